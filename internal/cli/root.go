@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -31,6 +32,12 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+
+	// Global settings (persistent flags).
+	configPath string
+	output     string
+	// sources records where each flag of the running command got its value.
+	sources map[string]source
 }
 
 // Main runs the dlog command line and returns the process exit code.
@@ -60,9 +67,24 @@ func newRoot(e *env) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.CompletionOptions.HiddenDefaultCmd = false
 	// Flag parse errors are usage errors (exit 2).
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(e))
+	pf := root.PersistentFlags()
+	pf.StringVar(&e.configPath, "config", os.Getenv("DLOG_CONFIG"), "YAML config file (default $DLOG_CONFIG)")
+	pf.StringVarP(&e.output, "output", "o", outputTable, "output format: table or json (one object per line)")
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if e.output != outputTable && e.output != outputJSON {
+			return Usagef("--output %q: want table or json", e.output)
+		}
+		file, err := loadSettings(e.configPath)
+		if err != nil {
+			return usageError{err}
+		}
+		e.sources = map[string]source{}
+		return applyConfig(c, file, e.sources)
+	}
+	root.AddCommand(newVersionCmd(e), newConfigCmd(e))
 	for _, add := range commands {
 		root.AddCommand(add(e))
 	}
