@@ -1,0 +1,32 @@
+// Package bugs holds switches that re-introduce known replication bugs, so
+// the fault-proof harness can show that its checker catches each of them.
+//
+// In a normal build every switch is a constant false and the guarded code
+// compiles away. Built with the tag `dlogbugs`, each switch is a variable
+// (off by default) that tests turn on with Set, or a process turns on at
+// start-up from the DLOG_BUGS environment variable (a comma-separated list of
+// names), so that child processes of a fault scenario can run with a bug.
+//
+// The switches, and the bug each re-introduces:
+//
+//	ack-before-fsync             bookie answers an add before its journal fsync
+//	recovery-reads-do-not-fence  ledger recovery reads without the fence flag
+//	                             (BookKeeper #2614)
+//	ack-before-ensemble-cas      writer acknowledges entries on a new ensemble
+//	                             before the metadata CAS (BookKeeper #1591)
+//	reader-past-lac              a tailing reader serves entries beyond the LAC
+//	io-error-as-no-entry         bookie answers NO_ENTRY for an I/O or checksum
+//	                             error (BookKeeper #2908)
+package bugs
+
+// Names of the switches, as used by Set and DLOG_BUGS.
+const (
+	AckBeforeFsync          = "ack-before-fsync"
+	RecoveryReadsDoNotFence = "recovery-reads-do-not-fence"
+	AckBeforeEnsembleCAS    = "ack-before-ensemble-cas"
+	ReaderPastLAC           = "reader-past-lac"
+	IOErrorAsNoEntry        = "io-error-as-no-entry"
+)
+
+// All lists every switch name.
+var All = []string{AckBeforeFsync, RecoveryReadsDoNotFence, AckBeforeEnsembleCAS, ReaderPastLAC, IOErrorAsNoEntry}
