@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/dlog-io/dlog/internal/entrylog"
 )
 
@@ -86,8 +87,16 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	fs := cfg.FS
-	if err := fs.MkdirAll(cfg.Dir, 0o755); err != nil {
+	// Create Dir and Dir/index and make both directory entries durable:
+	// a crash must not lose the directories a synced write went into.
+	indexDir := fs.PathJoin(cfg.Dir, "index")
+	if err := fs.MkdirAll(indexDir, 0o755); err != nil {
 		return nil, fmt.Errorf("ledgerstore: create dir: %w", err)
+	}
+	for _, d := range []string{fs.PathDir(cfg.Dir), cfg.Dir} {
+		if err := syncDir(fs, d); err != nil {
+			return nil, err
+		}
 	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -95,7 +104,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	cache := pebble.NewCache(cfg.IndexCacheBytes)
 	defer cache.Unref()
-	db, err := pebble.Open(fs.PathJoin(cfg.Dir, "index"), &pebble.Options{
+	db, err := pebble.Open(indexDir, &pebble.Options{
 		FS:     fs,
 		Cache:  cache,
 		Logger: pebbleLogger{cfg.Logger.With("component", "pebble")},
@@ -635,4 +644,19 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.metrics.unregister()
 	return errors.Join(s.logs.Close(), s.db.Close())
+}
+
+func syncDir(fs vfs.FS, dir string) error {
+	d, err := fs.OpenDir(dir)
+	if err != nil {
+		return fmt.Errorf("ledgerstore: open dir %s: %w", dir, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("ledgerstore: sync dir %s: %w", dir, err)
+	}
+	return nil
 }

@@ -379,5 +379,5 @@ func checkIndex(t testing.TB, s *Store) int {
 	return n
 }
 
-var _ = errors.Is
+var errorsIs = errors.Is
 var _ = vfs.Default
