@@ -1,0 +1,256 @@
+package journal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// File names in the journal directory; doc.go documents them.
+const (
+	fileSuffix       = ".journal"
+	quarantineSuffix = ".journal.cut"
+	spareFileName    = "next.journal.tmp"
+	lockFileName     = "LOCK"
+	fileIDDigits     = 16
+)
+
+// zeroChunkBytes is the size of each write when filling files with zeros.
+const zeroChunkBytes = 256 << 10
+
+// readWindowBytes is how much replay reads at a time.
+const readWindowBytes = 1 << 20
+
+func fileName(id uint64) string {
+	return fmt.Sprintf("%016x%s", id, fileSuffix)
+}
+
+func quarantineName(id uint64) string {
+	return fmt.Sprintf("%016x%s", id, quarantineSuffix)
+}
+
+// parseFileName returns the id of a journal file (quarantined=false) or of
+// a quarantined one (quarantined=true); ok=false for any other name.
+func parseFileName(name string) (id uint64, quarantined bool, ok bool) {
+	var stem string
+	switch {
+	case strings.HasSuffix(name, quarantineSuffix):
+		stem, quarantined = strings.TrimSuffix(name, quarantineSuffix), true
+	case strings.HasSuffix(name, fileSuffix):
+		stem = strings.TrimSuffix(name, fileSuffix)
+	default:
+		return 0, false, false
+	}
+	if len(stem) != fileIDDigits || strings.ToLower(stem) != stem {
+		return 0, false, false
+	}
+	id, err := strconv.ParseUint(stem, 16, 64)
+	if err != nil || id == 0 {
+		return 0, false, false
+	}
+	return id, quarantined, true
+}
+
+// dirListing is what a journal directory holds.
+type dirListing struct {
+	files       []uint64 // journal file ids, ascending
+	quarantined []uint64 // quarantined file ids, ascending
+	spare       bool     // a leftover spare file exists
+}
+
+// maxID is the largest id in use, journal or quarantined; 0 if none.
+func (l dirListing) maxID() uint64 {
+	var m uint64
+	if n := len(l.files); n > 0 {
+		m = l.files[n-1]
+	}
+	if n := len(l.quarantined); n > 0 {
+		m = max(m, l.quarantined[n-1])
+	}
+	return m
+}
+
+func listDir(fs vfs.FS, dir string) (dirListing, error) {
+	names, err := fs.List(dir)
+	if err != nil {
+		return dirListing{}, fmt.Errorf("journal: list %s: %w", dir, err)
+	}
+	var l dirListing
+	for _, name := range names {
+		if name == spareFileName {
+			l.spare = true
+			continue
+		}
+		id, quarantined, ok := parseFileName(name)
+		switch {
+		case !ok:
+		case quarantined:
+			l.quarantined = append(l.quarantined, id)
+		default:
+			l.files = append(l.files, id)
+		}
+	}
+	slices.Sort(l.files)
+	slices.Sort(l.quarantined)
+	return l, nil
+}
+
+func syncDir(fs vfs.FS, dir string) error {
+	d, err := fs.OpenDir(dir)
+	if err != nil {
+		return fmt.Errorf("open dir %s: %w", dir, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// errStopped aborts a spare preparation because the journal is closing.
+var errStopped = errors.New("journal: stopped")
+
+// writeZeros writes zeros over [from, to) of f with WriteAt. If stopc is
+// closed between chunks it returns errStopped.
+func writeZeros(f vfs.File, from, to int64, stopc <-chan struct{}) error {
+	zeros := make([]byte, min(zeroChunkBytes, max(to-from, 0)))
+	for off := from; off < to; {
+		select {
+		case <-stopc:
+			return errStopped
+		default:
+		}
+		n := min(int64(len(zeros)), to-off)
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return err
+		}
+		off += n
+	}
+	return nil
+}
+
+// createPreallocated creates the spare file, fills it with sizeBytes zeros
+// and fsyncs it. The caller renames it into place and syncs the directory.
+func createPreallocated(fs vfs.FS, dir string, sizeBytes int64, stopc <-chan struct{}) (vfs.File, error) {
+	name := fs.PathJoin(dir, spareFileName)
+	f, err := fs.Create(name, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", name, err)
+	}
+	if err := writeZeros(f, 0, sizeBytes, stopc); err != nil {
+		_ = f.Close()
+		_ = fs.Remove(name)
+		if errors.Is(err, errStopped) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("preallocate %s: %w", name, err)
+	}
+	// A full fsync: the size changed.
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		_ = fs.Remove(name)
+		return nil, fmt.Errorf("sync %s: %w", name, err)
+	}
+	return f, nil
+}
+
+// fileReader reads a journal file through a window, so that a replay of
+// many small records makes few read calls.
+type fileReader struct {
+	r      io.ReaderAt
+	size   int64
+	win    []byte
+	winOff int64
+}
+
+func newFileReader(r io.ReaderAt, size int64) *fileReader {
+	return &fileReader{r: r, size: size}
+}
+
+// bytes returns the n bytes at off (n is clipped to the end of the file).
+// The result aliases the window and is valid until the next call.
+func (fr *fileReader) bytes(off int64, n int) ([]byte, error) {
+	n = int(min(int64(n), fr.size-off))
+	if n <= 0 {
+		return nil, nil
+	}
+	if off >= fr.winOff && off+int64(n) <= fr.winOff+int64(len(fr.win)) {
+		return fr.win[off-fr.winOff : off-fr.winOff+int64(n)], nil
+	}
+	m := int(min(int64(max(n, readWindowBytes)), fr.size-off))
+	if cap(fr.win) < m {
+		fr.win = make([]byte, m)
+	}
+	fr.win = fr.win[:m]
+	got, err := fr.r.ReadAt(fr.win, off)
+	if got < m {
+		fr.win = fr.win[:0]
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("read at %d: %w", off, err)
+	}
+	fr.winOff = off
+	return fr.win[:n], nil
+}
+
+// record reads the record at off.
+func (fr *fileReader) record(off int64) (payload []byte, next int64, st recordStatus, err error) {
+	h, err := fr.bytes(off, recordHeaderSize)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	n := recordHeaderSize
+	if len(h) == recordHeaderSize {
+		n += int(min(int64(binary.LittleEndian.Uint32(h[0:4])), fr.size-off-recordHeaderSize))
+	}
+	b, err := fr.bytes(off, n)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	payload, size, st := decodeRecord(b)
+	return payload, off + int64(size), st, nil
+}
+
+// dataEnd returns the offset just past the last non-zero byte in
+// [from, size), or from if that range is all zeros.
+func (fr *fileReader) dataEnd(from int64) (int64, error) {
+	end := from
+	for off := from; off < fr.size; {
+		b, err := fr.bytes(off, readWindowBytes)
+		if err != nil {
+			return 0, err
+		}
+		if i := lastNonZero(b); i > 0 {
+			end = off + int64(i)
+		}
+		off += int64(len(b))
+	}
+	return end, nil
+}
+
+// lastNonZero returns one plus the index of the last non-zero byte of b,
+// or 0 if b is all zeros.
+func lastNonZero(b []byte) int {
+	i := len(b)
+	for ; i >= 8; i -= 8 {
+		if binary.LittleEndian.Uint64(b[i-8:i]) != 0 {
+			break
+		}
+	}
+	for ; i > 0; i-- {
+		if b[i-1] != 0 {
+			return i
+		}
+	}
+	return 0
+}

@@ -1,0 +1,276 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Journal is a write-ahead journal of opaque records with group commit.
+// See the package documentation for the life cycle and the guarantees.
+//
+// Lock order: replayMu before mu. The writer goroutine takes only mu, and
+// never while calling callbacks or doing I/O.
+type Journal struct {
+	cfg    Config
+	fs     vfs.FS
+	log    *slog.Logger
+	lock   io.Closer
+	stopc  chan struct{} // closed by Close
+	wakec  chan struct{} // cap 1: "records are queued", coalesced
+	wg     sync.WaitGroup
+	met    *metrics
+	closed sync.Once
+
+	// replayMu serialises Replay with Close.
+	replayMu sync.Mutex
+
+	mu struct {
+		sync.Mutex
+		cur         *batch        // records queued for the next group
+		queuedBytes int           // framed bytes in cur
+		spacec      chan struct{} // closed when queue room frees; nil if nobody waits
+		replayed    bool
+		closed      bool
+		failed      error // sticky; a *FailureError
+	}
+
+	// w is the writer state: set up by Replay before mu.replayed is set,
+	// then owned by the writer goroutine.
+	w writer
+
+	// prep hands preallocated spare files from the preparer goroutine to
+	// the writer. Each request on reqc gets exactly one result on resc.
+	prep struct {
+		reqc  chan struct{}    // cap 1
+		resc  chan spareResult // cap 1
+		donec chan struct{}    // closed when the preparer has exited
+	}
+
+	activeID atomic.Uint64 // file being written; 0 before Replay
+	stats    counters
+}
+
+type counters struct {
+	groups, records, bytes, syncs, rolls atomic.Uint64
+	syncNanos, syncMaxNanos              atomic.Int64
+	cutBytes, quarantined                atomic.Int64
+	cutPos                               atomic.Pointer[Position]
+	groupWaits                           atomic.Uint64 // times the writer waited for a group to fill
+}
+
+// Stats are cumulative counts since Open.
+type Stats struct {
+	// Groups is the number of group commits (one fdatasync each, two when
+	// a group straddles a file roll).
+	Groups uint64
+	// Records and Bytes count acknowledged records and their framed bytes.
+	Records, Bytes uint64
+	// Syncs counts fdatasync calls on journal files; SyncTotal and SyncMax
+	// are their summed and largest durations.
+	Syncs              uint64
+	SyncTotal, SyncMax time.Duration
+	// Rolls counts switches to a new file.
+	Rolls uint64
+	// ReplayCut is where Replay cut the journal (the first torn or bad
+	// byte), zero if it cut nothing. ReplayCutBytes is how many non-zero
+	// bytes were zeroed or quarantined; QuarantinedFiles how many later
+	// files were renamed aside.
+	ReplayCut        Position
+	ReplayCutBytes   int64
+	QuarantinedFiles int64
+}
+
+// Open opens (creating if needed) the journal in cfg.Dir and locks it. It
+// reads no records: call Replay before the first Append.
+func Open(cfg Config) (*Journal, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.FS == nil {
+		cfg.FS = vfs.Default
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	fs := cfg.FS
+	if err := fs.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("journal: create dir %s: %w", cfg.Dir, err)
+	}
+	if parent := fs.PathDir(cfg.Dir); parent != "" && parent != cfg.Dir {
+		if err := syncDir(fs, parent); err != nil {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+	}
+	lock, err := fs.Lock(fs.PathJoin(cfg.Dir, lockFileName))
+	if err != nil {
+		return nil, fmt.Errorf("journal: lock %s: %w", cfg.Dir, err)
+	}
+	listing, err := listDir(fs, cfg.Dir)
+	if err != nil {
+		_ = lock.Close()
+		return nil, err
+	}
+	if listing.spare {
+		// An unfinished preallocation; its contents are unknown.
+		if err := fs.Remove(fs.PathJoin(cfg.Dir, spareFileName)); err != nil {
+			_ = lock.Close()
+			return nil, fmt.Errorf("journal: remove spare: %w", err)
+		}
+	}
+	met, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		_ = lock.Close()
+		return nil, err
+	}
+	j := &Journal{
+		cfg:   cfg,
+		fs:    fs,
+		log:   cfg.Logger.With("dir", cfg.Dir),
+		lock:  lock,
+		stopc: make(chan struct{}),
+		wakec: make(chan struct{}, 1),
+		met:   met,
+	}
+	j.mu.cur = &batch{}
+	j.prep.reqc = make(chan struct{}, 1)
+	j.prep.resc = make(chan spareResult, 1)
+	j.prep.donec = make(chan struct{})
+	j.w.timer = time.NewTimer(time.Hour)
+	j.w.timer.Stop()
+	j.wg.Go(j.runWriter)
+	j.wg.Go(j.runPreparer)
+	return j, nil
+}
+
+// Err returns the sticky failure (matching ErrFailed), or nil. A bookie
+// whose journal failed must stop acknowledging writes (turn read-only).
+func (j *Journal) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.mu.failed
+}
+
+// Stats returns cumulative counters.
+func (j *Journal) Stats() Stats {
+	s := Stats{
+		Groups:           j.stats.groups.Load(),
+		Records:          j.stats.records.Load(),
+		Bytes:            j.stats.bytes.Load(),
+		Syncs:            j.stats.syncs.Load(),
+		SyncTotal:        time.Duration(j.stats.syncNanos.Load()),
+		SyncMax:          time.Duration(j.stats.syncMaxNanos.Load()),
+		Rolls:            j.stats.rolls.Load(),
+		ReplayCutBytes:   j.stats.cutBytes.Load(),
+		QuarantinedFiles: j.stats.quarantined.Load(),
+	}
+	if p := j.stats.cutPos.Load(); p != nil {
+		s.ReplayCut = *p
+	}
+	return s
+}
+
+// ReleaseBefore deletes the journal files that lie wholly before pos (ids
+// below pos.File), including quarantined ones. It never deletes the file
+// being written or any later one. Call it only after everything before pos
+// is durable elsewhere (the caller's checkpoint mark was persisted).
+func (j *Journal) ReleaseBefore(pos Position) error {
+	j.mu.Lock()
+	closed, replayed := j.mu.closed, j.mu.replayed
+	j.mu.Unlock()
+	switch {
+	case closed:
+		return ErrClosed
+	case !replayed:
+		return ErrNotReplayed
+	}
+	limit := min(pos.File, j.activeID.Load())
+	listing, err := listDir(j.fs, j.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	removed := 0
+	remove := func(name string) error {
+		if err := j.fs.Remove(j.fs.PathJoin(j.cfg.Dir, name)); err != nil {
+			return fmt.Errorf("journal: release %s: %w", name, err)
+		}
+		removed++
+		return nil
+	}
+	for _, id := range listing.files {
+		if id < limit {
+			if err := remove(fileName(id)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, id := range listing.quarantined {
+		if id < limit {
+			if err := remove(quarantineName(id)); err != nil {
+				return err
+			}
+		}
+	}
+	if removed == 0 {
+		return nil
+	}
+	// Not needed for safety (a resurrected old file is skipped by a replay
+	// from a later position), but keeps the directory state predictable.
+	if err := syncDir(j.fs, j.cfg.Dir); err != nil {
+		return fmt.Errorf("journal: release: %w", err)
+	}
+	return nil
+}
+
+// Close stops the journal goroutines and waits for them. The group being
+// written when Close is called completes normally; records still queued
+// get ErrClosed; every accepted Append's callback has run when Close
+// returns. Close is idempotent; it does not return the sticky failure
+// (see Err).
+func (j *Journal) Close() error {
+	j.replayMu.Lock()
+	defer j.replayMu.Unlock()
+	var err error
+	j.closed.Do(func() {
+		j.mu.Lock()
+		j.mu.closed = true
+		if j.mu.spacec != nil {
+			close(j.mu.spacec)
+			j.mu.spacec = nil
+		}
+		j.mu.Unlock()
+		close(j.stopc)
+		j.wg.Wait()
+		// The goroutines are gone; fail whatever is still queued.
+		j.mu.Lock()
+		b := j.mu.cur
+		j.mu.cur = &batch{}
+		j.mu.Unlock()
+		b.fail(0, ErrClosed)
+
+		var errs []error
+		if j.w.file != nil {
+			errs = append(errs, j.w.file.Close())
+			j.w.file = nil
+		}
+		select {
+		case r := <-j.prep.resc:
+			if r.file != nil {
+				errs = append(errs, r.file.Close(), j.fs.Remove(j.fs.PathJoin(j.cfg.Dir, spareFileName)))
+			}
+		default:
+		}
+		j.met.unregister()
+		errs = append(errs, j.lock.Close())
+		if e := errors.Join(errs...); e != nil {
+			err = fmt.Errorf("journal: close: %w", e)
+		}
+	})
+	return err
+}

@@ -1,0 +1,461 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// batch is a run of framed records queued for one group commit. Appenders
+// frame their records straight into buf, so the writer hands the disk one
+// contiguous buffer per group.
+type batch struct {
+	buf  []byte
+	recs []queued
+}
+
+type queued struct {
+	end  int // offset in buf just past this record
+	done func(end Position, err error)
+}
+
+// fail reports err to the callbacks of recs[from:], in order.
+func (b *batch) fail(from int, err error) {
+	for _, r := range b.recs[from:] {
+		r.done(Position{}, err)
+	}
+}
+
+// maxRecycledBatchBytes: a batch buffer grown beyond this (by a burst of
+// large records) is dropped rather than kept for reuse.
+const maxRecycledBatchBytes = 4 << 20
+
+// writer is the state of the file being written. Replay sets it up; after
+// that only the writer goroutine touches it (Close reads it once the
+// goroutine has exited).
+type writer struct {
+	file          vfs.File
+	id            uint64 // id of file
+	prev          uint64 // id of the file before it, for its header
+	off           int64  // next write offset in file
+	capacity      int64  // file size: no write goes past it
+	headerPending bool   // off == 0 and the header is not written yet
+	maxID         uint64 // largest file id ever used in the directory
+
+	spareRequested bool   // a request to the preparer is outstanding
+	recent         [2]int // record counts of the last two groups
+	free           *batch // a spent batch kept for reuse
+	timer          *time.Timer
+}
+
+type spareResult struct {
+	file vfs.File
+	err  error
+}
+
+// Append queues rec for the next group commit. If it returns nil, done will
+// be called exactly once, on the journal's goroutine, with the position just
+// after the record and a nil error once an fdatasync covering the record
+// has returned, or with an error (ErrClosed, or one matching ErrFailed)
+// otherwise. Callbacks run in append order; they must be quick and must not
+// call back into the journal's blocking methods (Close, AppendSync).
+//
+// If Append returns an error (ErrEmptyRecord, ErrRecordTooLarge,
+// ErrOverloaded, ErrNotReplayed, ErrClosed or the sticky failure), the
+// record was not queued and done is never called. The journal does not
+// keep rec: it is copied before Append returns.
+func (j *Journal) Append(rec []byte, done func(end Position, err error)) error {
+	_, err := j.enqueue(rec, done)
+	return err
+}
+
+// AppendSync appends rec and waits until it is durable. It waits for queue
+// room rather than failing with ErrOverloaded. If ctx ends before the record
+// was queued it returns ctx's error and the record is not written; if ctx
+// ends after, it returns an error wrapping ctx's error and the outcome is
+// unknown (the record may still become durable and be replayed).
+func (j *Journal) AppendSync(ctx context.Context, rec []byte) (Position, error) {
+	type result struct {
+		end Position
+		err error
+	}
+	resc := make(chan result, 1)
+	done := func(end Position, err error) { resc <- result{end, err} }
+	for {
+		if err := ctx.Err(); err != nil {
+			return Position{}, context.Cause(ctx)
+		}
+		spacec, err := j.enqueue(rec, done)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrOverloaded) {
+			return Position{}, err
+		}
+		select {
+		case <-spacec:
+		case <-ctx.Done():
+			return Position{}, context.Cause(ctx)
+		}
+	}
+	select {
+	case r := <-resc:
+		return r.end, r.err
+	case <-ctx.Done():
+		return Position{}, fmt.Errorf("journal: append outcome unknown: %w", context.Cause(ctx))
+	}
+}
+
+// enqueue frames rec into the current batch. On ErrOverloaded it returns a
+// channel that is closed when room may have freed.
+func (j *Journal) enqueue(rec []byte, done func(Position, error)) (<-chan struct{}, error) {
+	switch {
+	case len(rec) == 0:
+		return nil, ErrEmptyRecord
+	case len(rec) > j.cfg.MaxRecordBytes:
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, len(rec), j.cfg.MaxRecordBytes)
+	case done == nil:
+		return nil, errors.New("journal: append with nil callback")
+	}
+	// Checksum outside the lock: appenders do it in parallel.
+	var h [recordHeaderSize]byte
+	putRecordHeader(h[:], rec)
+	framed := recordHeaderSize + len(rec)
+
+	j.mu.Lock()
+	switch {
+	case j.mu.closed:
+		j.mu.Unlock()
+		return nil, ErrClosed
+	case j.mu.failed != nil:
+		err := j.mu.failed
+		j.mu.Unlock()
+		return nil, err
+	case !j.mu.replayed:
+		j.mu.Unlock()
+		return nil, ErrNotReplayed
+	case j.mu.queuedBytes > 0 && j.mu.queuedBytes+framed > j.cfg.MaxQueueBytes:
+		if j.mu.spacec == nil {
+			j.mu.spacec = make(chan struct{})
+		}
+		c := j.mu.spacec
+		j.mu.Unlock()
+		return c, ErrOverloaded
+	}
+	b := j.mu.cur
+	b.buf = append(append(b.buf, h[:]...), rec...)
+	b.recs = append(b.recs, queued{end: len(b.buf), done: done})
+	j.mu.queuedBytes += framed
+	j.mu.Unlock()
+
+	select {
+	case j.wakec <- struct{}{}:
+	default:
+	}
+	return nil, nil
+}
+
+// runWriter is the writer goroutine: it takes queued records a group at a
+// time, writes and fdatasyncs them, then runs their callbacks. It exits
+// when stopc is closed (checked between groups).
+func (j *Journal) runWriter() {
+	for {
+		select {
+		case <-j.stopc:
+			return
+		case <-j.wakec:
+		}
+		for {
+			b, failed := j.takeBatch()
+			if b == nil {
+				break
+			}
+			if failed != nil {
+				b.fail(0, failed)
+			} else {
+				j.commit(b)
+			}
+			j.recycle(b)
+			select {
+			case <-j.stopc:
+				return
+			default:
+			}
+		}
+	}
+}
+
+// takeBatch returns the queued records as the next group, or nil if there
+// are none or the journal is stopping. When recent groups showed
+// concurrency it first waits, up to MaxGroupWait, for about as many records
+// as they held (or MaxGroupBytes).
+func (j *Journal) takeBatch() (*batch, error) {
+	target := max(j.w.recent[0], j.w.recent[1])
+	j.mu.Lock()
+	n := len(j.mu.cur.recs)
+	if n == 0 {
+		j.mu.Unlock()
+		return nil, nil
+	}
+	if j.mu.failed == nil && j.cfg.MaxGroupWait > 0 && target > 1 && n < target && j.mu.queuedBytes < j.cfg.MaxGroupBytes {
+		j.mu.Unlock()
+		if !j.waitForGroup(target) {
+			return nil, nil
+		}
+		j.mu.Lock()
+	}
+	b := j.mu.cur
+	next := j.w.free
+	j.w.free = nil
+	if next == nil {
+		next = &batch{}
+	}
+	j.mu.cur = next
+	j.mu.queuedBytes = 0
+	if j.mu.spacec != nil {
+		close(j.mu.spacec)
+		j.mu.spacec = nil
+	}
+	failed := j.mu.failed
+	j.mu.Unlock()
+	return b, failed
+}
+
+// waitForGroup waits until target records or MaxGroupBytes are queued, or
+// MaxGroupWait has passed. It returns false if the journal is stopping.
+func (j *Journal) waitForGroup(target int) bool {
+	j.stats.groupWaits.Add(1)
+	j.w.timer.Reset(j.cfg.MaxGroupWait)
+	defer j.w.timer.Stop()
+	for {
+		select {
+		case <-j.stopc:
+			return false
+		case <-j.w.timer.C:
+			return true
+		case <-j.wakec:
+			j.mu.Lock()
+			enough := len(j.mu.cur.recs) >= target || j.mu.queuedBytes >= j.cfg.MaxGroupBytes || j.mu.failed != nil
+			j.mu.Unlock()
+			if enough {
+				return true
+			}
+		}
+	}
+}
+
+func (j *Journal) recycle(b *batch) {
+	if cap(b.buf) > maxRecycledBatchBytes {
+		return
+	}
+	b.buf = b.buf[:0]
+	clear(b.recs)
+	b.recs = b.recs[:0]
+	j.w.free = b
+}
+
+// commit writes b, rolling to new files as needed, fdatasyncs, and runs the
+// callbacks. A group that does not fit in the current file is split at a
+// record boundary; each part gets its own write and fdatasync, and its
+// callbacks run as soon as its sync returned.
+func (j *Journal) commit(b *batch) {
+	j.stats.groups.Add(1)
+	j.met.groupRecords.Observe(float64(len(b.recs)))
+	j.w.recent[1], j.w.recent[0] = j.w.recent[0], len(b.recs)
+	start, bufStart := 0, 0
+	for start < len(b.recs) {
+		room := j.w.capacity - j.w.off
+		if j.w.headerPending {
+			room -= fileHeaderSize
+		}
+		k := start
+		for k < len(b.recs) && int64(b.recs[k].end-bufStart) <= room {
+			k++
+		}
+		if k == start {
+			if err := j.roll(); err != nil {
+				j.failGroup(b, start, "roll", err)
+				return
+			}
+			continue
+		}
+		seg := b.buf[bufStart:b.recs[k-1].end]
+		base, op, err := j.writeAndSync(seg)
+		if err != nil {
+			j.failGroup(b, start, op, err)
+			return
+		}
+		// Count before the callbacks, so that Stats covers every ack.
+		j.stats.records.Add(uint64(k - start))
+		j.stats.bytes.Add(uint64(len(seg)))
+		j.met.records.Add(float64(k - start))
+		j.met.bytes.Add(float64(len(seg)))
+		for i := start; i < k; i++ {
+			b.recs[i].done(Position{File: j.w.id, Offset: base + int64(b.recs[i].end-bufStart)}, nil)
+		}
+		bufStart, start = b.recs[k-1].end, k
+	}
+}
+
+// writeAndSync writes seg at the current offset (after the file header if
+// it is pending) and fdatasyncs. It returns the offset seg was written at,
+// or the failing operation and its error.
+func (j *Journal) writeAndSync(seg []byte) (base int64, op string, err error) {
+	f := j.w.file
+	base = j.w.off
+	if j.w.headerPending {
+		if _, err := f.WriteAt(fileHeader{id: j.w.id, prev: j.w.prev}.encode(), 0); err != nil {
+			return 0, "write", err
+		}
+		base = fileHeaderSize
+	}
+	if _, err := f.WriteAt(seg, base); err != nil {
+		return 0, "write", err
+	}
+	start := time.Now()
+	err = f.SyncData()
+	took := time.Since(start)
+	j.stats.syncs.Add(1)
+	j.stats.syncNanos.Add(int64(took))
+	for {
+		m := j.stats.syncMaxNanos.Load()
+		if int64(took) <= m || j.stats.syncMaxNanos.CompareAndSwap(m, int64(took)) {
+			break
+		}
+	}
+	j.met.syncSeconds.Observe(took.Seconds())
+	if took > j.cfg.SlowSyncThreshold {
+		j.log.Warn("journal: slow fdatasync", "file-id", j.w.id, "bytes", len(seg), "took", took)
+	}
+	if err != nil {
+		return 0, "sync", err
+	}
+	j.w.headerPending = false
+	j.w.off = base + int64(len(seg))
+	return base, "", nil
+}
+
+// failGroup makes the failure sticky and fails b.recs[from:] and every
+// queued record. A roll interrupted by Close is not a failure: those
+// records get ErrClosed.
+func (j *Journal) failGroup(b *batch, from int, op string, err error) {
+	if errors.Is(err, errStopped) {
+		b.fail(from, ErrClosed)
+		return
+	}
+	ferr := &FailureError{Op: op, FileID: j.w.id, Err: err}
+	j.mu.Lock()
+	if j.mu.failed == nil {
+		j.mu.failed = ferr
+	}
+	failed := j.mu.failed
+	pending := j.mu.cur
+	j.mu.cur = &batch{}
+	j.mu.queuedBytes = 0
+	if j.mu.spacec != nil {
+		close(j.mu.spacec)
+		j.mu.spacec = nil
+	}
+	j.mu.Unlock()
+	j.met.failed.Set(1)
+	j.log.Error("journal: failed; no further appends will be acknowledged",
+		"op", op, "file-id", j.w.id, "offset", j.w.off, "err", err)
+	b.fail(from, failed)
+	pending.fail(0, failed)
+}
+
+// roll switches to a new preallocated file. The current file needs no
+// sync: every group was fdatasynced, and its size never changed.
+func (j *Journal) roll() error {
+	var f vfs.File
+	var err error
+	if j.w.spareRequested {
+		j.w.spareRequested = false
+		var r spareResult
+		select {
+		case r = <-j.prep.resc: // the preparer answers every request it takes
+		case <-j.prep.donec: // unless the journal is closing
+			select {
+			case r = <-j.prep.resc:
+			default:
+				r.err = errStopped
+			}
+		}
+		f, err = r.file, r.err
+		if err != nil && !errors.Is(err, errStopped) {
+			// Preparing ahead failed; the disk may have changed since.
+			j.log.Warn("journal: preparing the next file failed; retrying now", "err", err)
+			f, err = createPreallocated(j.fs, j.cfg.Dir, j.cfg.FileSizeBytes, j.stopc)
+		}
+	} else {
+		f, err = createPreallocated(j.fs, j.cfg.Dir, j.cfg.FileSizeBytes, j.stopc)
+	}
+	if err != nil {
+		return err
+	}
+	id := j.w.maxID + 1
+	if f, err = j.installSpare(f, id); err != nil {
+		return err
+	}
+	old := j.w.file
+	j.w = writer{
+		file: f, id: id, prev: j.w.id, capacity: j.cfg.FileSizeBytes, headerPending: true, maxID: id,
+		recent: j.w.recent, free: j.w.free, timer: j.w.timer,
+	}
+	j.activeID.Store(id)
+	j.stats.rolls.Add(1)
+	if err := old.Close(); err != nil {
+		j.log.Warn("journal: close rolled file", "file-id", j.w.prev, "err", err)
+	}
+	j.requestSpare()
+	return nil
+}
+
+// installSpare renames the prepared spare file (whose handle is spare) to
+// the journal file id, makes the name durable, and reopens it under its
+// name. It closes spare in every case.
+func (j *Journal) installSpare(spare vfs.File, id uint64) (vfs.File, error) {
+	from := j.fs.PathJoin(j.cfg.Dir, spareFileName)
+	to := j.fs.PathJoin(j.cfg.Dir, fileName(id))
+	err := j.fs.Rename(from, to)
+	if cerr := spare.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rename %s to %s: %w", from, to, err)
+	}
+	if err := syncDir(j.fs, j.cfg.Dir); err != nil {
+		return nil, err
+	}
+	f, err := j.fs.OpenReadWrite(to, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", to, err)
+	}
+	return f, nil
+}
+
+// requestSpare asks the preparer for the next file. Called by Replay and
+// then by the writer goroutine only; at most one request is outstanding.
+func (j *Journal) requestSpare() {
+	j.w.spareRequested = true
+	j.prep.reqc <- struct{}{}
+}
+
+// runPreparer is the preparer goroutine: on request it creates the spare
+// file, zero-fills and fsyncs it, so that rolls do not stall the writer.
+// It exits when stopc is closed.
+func (j *Journal) runPreparer() {
+	defer close(j.prep.donec)
+	for {
+		select {
+		case <-j.stopc:
+			return
+		case <-j.prep.reqc:
+		}
+		f, err := createPreallocated(j.fs, j.cfg.Dir, j.cfg.FileSizeBytes, j.stopc)
+		j.prep.resc <- spareResult{file: f, err: err}
+	}
+}
