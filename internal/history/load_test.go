@@ -76,7 +76,9 @@ func TestRoundTrip(t *testing.T) {
 
 func TestValidateRejects(t *testing.T) {
 	d := dlog.InitialDLSN
-	inv := func(p string, k Kind) Event { return Event{Time: 1, Process: p, Type: Invoke, Kind: k, Log: "ns/a", Value: "v"} }
+	inv := func(p string, k Kind) Event {
+		return Event{Time: 1, Process: p, Type: Invoke, Kind: k, Log: "ns/a", Value: "v"}
+	}
 	open := []Event{
 		{Time: 1, Process: "r", Type: Invoke, Kind: ReaderOpen, Log: "ns/a", Position: &Position{At: AtStart}},
 		{Time: 1, Process: "r", Type: OK, Kind: ReaderOpen, Log: "ns/a", Session: "s"},
