@@ -112,6 +112,9 @@ type ledgerMeta struct {
 	fenced    bool
 	lac       int64  // -1: none known
 	masterKey []byte // nil: not recorded yet
+	// deleting is in memory only: a DeleteLedger is in progress, so a
+	// missing index entry may be its doing.
+	deleting bool
 }
 
 const (

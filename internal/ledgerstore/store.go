@@ -275,6 +275,14 @@ func (s *Store) liveLocked(ledgerID int64) bool {
 	return m != nil && !m.deleted
 }
 
+// liveNotDeleting is live, and not being deleted: a DeleteLedger in
+// progress may already have removed the index entries.
+func (s *Store) liveNotDeleting(ledgerID int64) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.liveLocked(ledgerID) && !s.mu.ledgers[ledgerID].deleting
+}
+
 func (s *Store) live(ledgerID int64) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -375,7 +383,7 @@ func (s *Store) GetEntry(ledgerID, entryID int64) ([]byte, error) {
 			return nil, err
 		}
 		if !found {
-			if !s.live(ledgerID) {
+			if !s.liveNotDeleting(ledgerID) {
 				return nil, fmt.Errorf("%w: %d", ErrNoLedger, ledgerID)
 			}
 			return nil, fmt.Errorf("%w: ledger %d entry %d", ErrNoEntry, ledgerID, entryID)
@@ -603,6 +611,16 @@ func (s *Store) DeleteLedger(ledgerID int64) error {
 	s.mu.RUnlock()
 	if m != nil && m.deleted {
 		return nil
+	}
+	if m != nil {
+		s.mu.Lock()
+		m.deleting = true
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			m.deleting = false
+			s.mu.Unlock()
+		}()
 	}
 	b := s.db.NewBatch()
 	defer b.Close()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -381,3 +382,5 @@ func checkIndex(t testing.TB, s *Store) int {
 
 var errorsIs = errors.Is
 var _ = vfs.Default
+
+func runtimeGosched() { runtime.Gosched() }
