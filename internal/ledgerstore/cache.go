@@ -89,20 +89,25 @@ type cachedEntry struct {
 	data              []byte
 }
 
-// sorted returns every entry ordered by (ledger, entry): the order a flush
-// writes them in, so that a ledger's entries sit together in the entry log.
-func (c *writeCache) sorted() []cachedEntry {
+// list returns every entry, unordered.
+func (c *writeCache) list() []cachedEntry {
 	out := make([]cachedEntry, 0, c.count)
 	for lid, l := range c.ledgers {
 		for eid, d := range l.entries {
 			out = append(out, cachedEntry{lid, eid, d})
 		}
 	}
+	return out
+}
+
+// sortEntries orders entries by (ledger, entry): the order a flush writes
+// them in, so that a ledger's entries sit together in the entry log and a
+// catch-up read of a ledger is sequential.
+func sortEntries(out []cachedEntry) {
 	slices.SortFunc(out, func(a, b cachedEntry) int {
 		if c := cmp.Compare(a.ledgerID, b.ledgerID); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.entryID, b.entryID)
 	})
-	return out
 }

@@ -46,8 +46,9 @@ func (s *Store) Flush(mark []byte) error {
 	clear(s.mu.dirty)
 	s.mu.active = newWriteCache()
 	s.mu.flushing = snap
-	entries := snap.cache.sorted()
+	entries := snap.cache.list()
 	s.mu.Unlock()
+	sortEntries(entries) // outside the lock: adds and reads go on meanwhile
 
 	token := s.registerWriter()
 	defer s.unregisterWriter(token)
