@@ -156,3 +156,23 @@ func TestFlushIOErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestReadIOErrorIsNotANegative: an I/O error reading an entry log is
+// reported as such: not ErrNoEntry, not ErrNoLedger, not ErrCorrupt.
+func TestReadIOErrorIsNotANegative(t *testing.T) {
+	toggle := logFaults(errorfs.OpFileReadAt, syscall.EIO)
+	cfg := testConfig("/store")
+	cfg.FS = errorfs.Wrap(vfs.NewMem(), toggle)
+	s := openStore(t, cfg)
+	defer s.Close()
+	require.NoError(t, s.AddEntry(1, 0, payloadFor(1, 0)))
+	require.NoError(t, s.Flush(nil))
+	toggle.On()
+	_, err := s.GetEntry(1, 0)
+	require.ErrorIs(t, err, syscall.EIO)
+	require.NotErrorIs(t, err, ErrNoEntry)
+	require.NotErrorIs(t, err, ErrNoLedger)
+	require.NotErrorIs(t, err, ErrCorrupt)
+	toggle.Off()
+	mustRead(t, s, 1, 0)
+}

@@ -27,10 +27,9 @@ type metrics struct {
 	store            *Store
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics() *metrics {
 	buckets := prometheus.ExponentialBuckets(0.0005, 2, 16) // 0.5 ms .. ~16 s
 	m := &metrics{
-		reg: reg,
 		flushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "dlog_ledgerstore_flush_seconds", Help: "Duration of a write cache flush (entry log write+sync and index commit).", Buckets: buckets}),
 		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -57,18 +56,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.collectors = []prometheus.Collector{m.flushSeconds, m.syncSeconds, m.commitSeconds, m.flushBytes,
 		m.flushErrors, m.readsFromCache, m.readsFromLog, m.compactedBytes, m.logsRemoved,
 		m.writeCacheBytes, m.entryLogBytes}
+	return m
+}
+
+// register adds the collectors to reg (nil: no-op), all or none.
+func (m *metrics) register(reg prometheus.Registerer) error {
 	if reg == nil {
-		return m, nil
+		return nil
 	}
 	for i, c := range m.collectors {
 		if err := reg.Register(c); err != nil {
 			for _, r := range m.collectors[:i] {
 				reg.Unregister(r)
 			}
-			return nil, fmt.Errorf("ledgerstore: register metrics: %w", err)
+			return fmt.Errorf("ledgerstore: register metrics: %w", err)
 		}
 	}
-	return m, nil
+	m.reg = reg
+	return nil
 }
 
 func (m *metrics) setGauges(s *Store) { m.store = s }

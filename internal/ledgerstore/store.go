@@ -98,10 +98,7 @@ func Open(cfg Config) (*Store, error) {
 			return nil, err
 		}
 	}
-	m, err := newMetrics(cfg.Registerer)
-	if err != nil {
-		return nil, err
-	}
+	m := newMetrics()
 	cache := pebble.NewCache(cfg.IndexCacheBytes)
 	defer cache.Unref()
 	db, err := pebble.Open(indexDir, &pebble.Options{
@@ -144,6 +141,11 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("ledgerstore: %w", err)
 	}
 	m.setGauges(s)
+	if err := m.register(cfg.Registerer); err != nil {
+		_ = s.logs.Close()
+		_ = db.Close()
+		return nil, err
+	}
 	if cfg.GCInterval > 0 {
 		s.wg.Go(s.gcLoop)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 )
 
@@ -384,3 +385,28 @@ var errorsIs = errors.Is
 var _ = vfs.Default
 
 func runtimeGosched() { runtime.Gosched() }
+
+func TestMetricsRegistration(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := testConfig(t.TempDir())
+	cfg.Registerer = reg
+	s := openStore(t, cfg)
+	require.NoError(t, s.AddEntry(1, 0, payloadFor(1, 0)))
+	require.NoError(t, s.Flush(nil))
+	mustRead(t, s, 1, 0)
+	// A second store on the same registry is refused, and leaves nothing
+	// registered behind.
+	cfg2 := testConfig(t.TempDir())
+	cfg2.Registerer = reg
+	_, err := Open(cfg2)
+	require.Error(t, err)
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	require.Greater(t, len(families), 5)
+	require.NoError(t, s.Close())
+	families, err = reg.Gather()
+	require.NoError(t, err)
+	require.Equal(t, 0, len(families), "Close unregisters")
+	s = openStore(t, cfg2) // registers again now that it is free
+	require.NoError(t, s.Close())
+}
