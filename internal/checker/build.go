@@ -113,10 +113,10 @@ type logData struct {
 	reads    []readObs
 	sessions []*session
 	truncs   []truncOp
-	epochOKs []epochOK          // ok completions that carry an epoch
-	fences   map[string]fence   // epoch -> first fence observation
-	epochs   map[string]bool    // epochs seen
-	drain    *history.Drain     // nil without a drain
+	epochOKs []epochOK        // ok completions that carry an epoch
+	fences   map[string]fence // epoch -> first fence observation
+	epochs   map[string]bool  // epochs seen
+	drain    *history.Drain   // nil without a drain
 	segments map[int64]*history.Segment
 
 	// derived

@@ -47,13 +47,13 @@ func defaultGenConfig(seed uint64) genConfig {
 type attState uint8
 
 const (
-	attRejected attState = iota + 1 // definite failure pending report
-	attWaiting                      // invoked while the log had no live epoch
-	attQueued                       // in the epoch's FIFO
-	attWritten                      // in an entry not yet acknowledged
-	attAcked                        // its entry is acknowledged
-	attRecovered                    // written by a dead epoch, kept by recovery
-	attDropped                      // never written, or discarded by recovery
+	attRejected  attState = iota + 1 // definite failure pending report
+	attWaiting                       // invoked while the log had no live epoch
+	attQueued                        // in the epoch's FIFO
+	attWritten                       // in an entry not yet acknowledged
+	attAcked                         // its entry is acknowledged
+	attRecovered                     // written by a dead epoch, kept by recovery
+	attDropped                       // never written, or discarded by recovery
 )
 
 type grec struct {
