@@ -35,6 +35,9 @@ func (s *Store) Flush(mark []byte) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	start := time.Now()
+	if len(mark) == 0 {
+		mark = nil
+	}
 	mark = bytes.Clone(mark)
 
 	s.mu.Lock()

@@ -191,7 +191,9 @@ func (s *Store) load() (maxLog int64, err error) {
 	case err != nil:
 		return 0, fmt.Errorf("ledgerstore: load mark: %w", err)
 	default:
-		s.mu.mark = bytes.Clone(mark)
+		if len(mark) > 0 { // an empty mark reads back as nil, as on a fresh store
+			s.mu.mark = bytes.Clone(mark)
+		}
 		_ = closer.Close()
 	}
 
@@ -576,7 +578,8 @@ func (s *Store) SetMasterKey(ledgerID int64, key []byte) error {
 }
 
 // CheckpointMark returns the mark persisted by the last successful Flush
-// (nil on a fresh store). The slice is a copy owned by the caller.
+// (nil on a fresh store, or when that mark was empty). The slice is a copy
+// owned by the caller.
 func (s *Store) CheckpointMark() []byte {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
