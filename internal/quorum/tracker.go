@@ -87,6 +87,17 @@ type Tracker struct {
 // NewTracker starts a writer of a new ledger (first entry 0, LAC −1) on the
 // given ensemble (len E, distinct non-empty ids; the slice is copied).
 func NewTracker(p Params, ensemble []string) (*Tracker, error) {
+	return NewTrackerAfter(p, ensemble, -1)
+}
+
+// NewTrackerAfter starts a tracker whose first Add is entry lac+1, for
+// writes that continue after entries known acknowledged: recovery re-adds
+// the entries its Scan confirmed, starting after the fenced LAC, to the
+// ensemble of the ledger's last fragment.
+func NewTrackerAfter(p Params, ensemble []string, lac int64) (*Tracker, error) {
+	if lac < -1 {
+		return nil, fmt.Errorf("%w: LAC %d below -1", ErrInvalidParams, lac)
+	}
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -104,7 +115,7 @@ func NewTracker(p Params, ensemble []string) (*Tracker, error) {
 		p:        p,
 		ensemble: slices.Clone(ensemble),
 		failed:   make([]bool, len(ensemble)),
-		lac:      -1,
+		lac:      lac,
 	}, nil
 }
 

@@ -15,6 +15,7 @@ import (
 // list) and recomputes everything from it by definition.
 type trackerModel struct {
 	p         Params
+	first     int64      // first entry this writer added
 	fragments []fragment // ensemble by first entry; a later one wins on ties
 	next      int64
 	lac       int64
@@ -115,7 +116,7 @@ func (m *trackerModel) countedFrom(e int64, idx int) bool {
 // acknowledged is held by at least Qa distinct bookies that metadata lists in its
 // write set.
 func (m *trackerModel) checkDurable(t *rapid.T, lac int64) {
-	for e := int64(0); e <= lac; e++ {
+	for e := m.first; e <= lac; e++ {
 		n := 0
 		for _, idx := range m.p.WriteSet(e) {
 			if m.holds[m.memberAt(e, idx)][e] {
@@ -138,12 +139,13 @@ func TestTrackerAgainstModel(t *testing.T) {
 		all := smallParams(5)
 		p := rapid.SampledFrom(all).Draw(t, "params")
 		ens := rapid.Permutation(universe).Draw(t, "universe")[:p.EnsembleSize]
-		tr, err := NewTracker(p, ens)
+		start := rapid.SampledFrom([]int64{-1, -1, 6}).Draw(t, "start LAC")
+		tr, err := NewTrackerAfter(p, ens, start)
 		if err != nil {
 			t.Fatal(err)
 		}
 		m := &trackerModel{
-			p: p, fragments: []fragment{{0, slices.Clone(ens)}}, lac: -1,
+			p: p, fragments: []fragment{{0, slices.Clone(ens)}}, lac: start, next: start + 1, first: start + 1,
 			failed: map[int]bool{}, holds: map[string]map[int64]bool{},
 		}
 		var net []sent // outstanding sends

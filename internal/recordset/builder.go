@@ -3,6 +3,7 @@ package recordset
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 )
 
 // Config sizes a Builder.
@@ -87,7 +88,7 @@ func (b *Builder) Append(r Record) error {
 	if len(b.body)+RecordOverhead+len(r.Payload) > b.cfg.MaxSetBytes {
 		return fmt.Errorf("%w: %d + %d bytes exceed %d", ErrSetFull, len(b.body), RecordOverhead+len(r.Payload), b.cfg.MaxSetBytes)
 	}
-	if !r.Flags.IsControl() && b.basePosition+int64(b.userRecords) == 1<<63-1 {
+	if !r.Flags.IsControl() && b.userRecords > 0 && b.basePosition > math.MaxInt64-int64(b.userRecords) {
 		return fmt.Errorf("%w: position overflow", ErrInvalidRecord)
 	}
 	b.body = append(b.body, byte(r.Flags))

@@ -170,6 +170,24 @@ func TestBuilderLimits(t *testing.T) {
 	if _, err := b.Build(CodecNone); !errors.Is(err, ErrEmpty) {
 		t.Fatalf("empty build: %v", err)
 	}
+	// Positions must fit an int64: the last one may be MaxInt64.
+	b.Reset(1<<63 - 1)
+	if err := b.Append(Record{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append(Record{Flags: FlagControl}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append(Record{}); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("position overflow: %v", err)
+	}
+	entry, err := b.Build(CodecNone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set, err := Decode(entry, 0); err != nil || set.Records[0].Position != 1<<63-1 {
+		t.Fatalf("decode at the last position: %v", err)
+	}
 }
 
 func TestConfigValidate(t *testing.T) {
