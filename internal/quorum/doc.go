@@ -40,6 +40,12 @@
 //     sent to a new member (BookKeeper #1591), and the fragment it persists
 //     starts at the id BeginChange returned.
 //
+// Recovery, end to end: Coverage on the fence answers until Covered; the
+// maximum LAC among them starts a Scan; each recovery read's answers go
+// through DecideEntry into Scan.Record; the confirmed entries are re-added
+// through a tracker from NewTrackerAfter(p, lastFragment, lac); the ledger
+// closes at Scan.LastEntryID once they are acknowledged.
+//
 // # Example
 //
 //	t, _ := quorum.NewTracker(quorum.Params{EnsembleSize: 3, WriteQuorum: 3, AckQuorum: 2}, ensemble)
