@@ -37,9 +37,12 @@
 //     Options.StrictTruncation applies G1's literal rule instead. Also
 //     lost: a record a reader delivered (not acknowledged at that DLSN,
 //     not past a seal) for which the drain has no record at that DLSN and
-//     no truncation excuses it. Without a drain, Jepsen's rule applies: an
-//     ok value at d is lost if readers delivered some DLSN > d but never
-//     the value at d.
+//     no truncation excuses it. Without a drain, Jepsen's read rule,
+//     adapted to readers that can start anywhere: an ok value at d is lost
+//     if some reader session delivered DLSNs on both sides of d but no
+//     reader ever delivered the value at d (Jepsen's "some read observed a
+//     later position" alone proves nothing when a reader may open at any
+//     DLSN or txid).
 //   - inconsistent-dlsn: one DLSN observed with two values (counted once
 //     per DLSN).
 //   - duplicate / duplicate-retried: a value observed at two or more

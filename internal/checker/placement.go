@@ -3,6 +3,7 @@ package checker
 import (
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/dlog-io/dlog"
 	"github.com/dlog-io/dlog/internal/history"
@@ -220,21 +221,23 @@ func (c *checker) valueChecks(l *logData, v string, vi *valueInfo, counts *Count
 }
 
 // lostAcked: every acknowledged append must be in the drain at exactly its
-// DLSN unless a truncation excuses it. Without a drain, Jepsen's rule: if
-// a reader observed a later DLSN, some reader must have observed it.
+// DLSN unless a truncation excuses it. Without a drain, Jepsen's read rule,
+// adapted to readers that may start anywhere: it is lost if some reader
+// session delivered records on both sides of its DLSN but no reader ever
+// delivered it there.
 func (c *checker) lostAcked(l *logData, counts *Counts) {
 	type key struct {
 		v string
 		d dlog.DLSN
 	}
-	var maxRead dlog.DLSN
 	var readPairs map[key]bool
+	var spans []span
 	if l.drain == nil {
 		readPairs = map[key]bool{}
 		for _, r := range l.reads {
-			maxRead = maxDLSN(maxRead, r.dlsn)
 			readPairs[key{r.value, r.dlsn}] = true
 		}
+		spans = sessionSpans(l)
 	}
 	for _, a := range l.attempts {
 		if a.status != stOK {
@@ -253,13 +256,14 @@ func (c *checker) lostAcked(l *logData, counts *Counts) {
 				detail = fmt.Sprintf("acknowledged at %s but the drain has %q there", a.dlsn, l.drain.Records[i].Value)
 			}
 		} else {
-			if !a.dlsn.Less(maxRead) {
-				continue
-			}
 			if readPairs[key{a.value, a.dlsn}] {
 				continue
 			}
-			detail = fmt.Sprintf("acknowledged at %s; no reader delivered it though readers delivered up to %s", a.dlsn, maxRead)
+			sp, ok := covering(spans, a.dlsn)
+			if !ok {
+				continue
+			}
+			detail = fmt.Sprintf("acknowledged at %s; no reader delivered it, though session %s delivered %s and %s", a.dlsn, sp.session, sp.lo, sp.hi)
 		}
 		if l.excused(a.dlsn, a.invT, a.compT, c.opts.StrictTruncation) {
 			counts.TruncatedAcked++
@@ -326,4 +330,53 @@ func (c *checker) lostRead(l *logData) {
 func (l *logData) pastSeal(d dlog.DLSN) bool {
 	s := l.segments[d.LSSN]
 	return s != nil && s.State == history.Completed && d.EntryID > s.LastEntryID
+}
+
+// span is the range of DLSNs one reader session delivered.
+type span struct {
+	lo, hi  dlog.DLSN
+	session string
+	// hiMax is the highest hi among this span and those before it (spans
+	// are sorted by lo).
+	hiMax   dlog.DLSN
+	hiMaxAt int
+}
+
+func sessionSpans(l *logData) []span {
+	var out []span
+	for _, s := range l.sessions {
+		if len(s.reads) == 0 {
+			continue
+		}
+		sp := span{lo: l.reads[s.reads[0]].dlsn, session: s.id}
+		sp.hi = sp.lo
+		for _, ri := range s.reads {
+			d := l.reads[ri].dlsn
+			if d.Less(sp.lo) {
+				sp.lo = d
+			}
+			if sp.hi.Less(d) {
+				sp.hi = d
+			}
+		}
+		out = append(out, sp)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].lo.Less(out[j].lo) })
+	for i := range out {
+		out[i].hiMax, out[i].hiMaxAt = out[i].hi, i
+		if i > 0 && out[i].hiMax.Less(out[i-1].hiMax) {
+			out[i].hiMax, out[i].hiMaxAt = out[i-1].hiMax, out[i-1].hiMaxAt
+		}
+	}
+	return out
+}
+
+// covering returns a span with lo < d < hi, if there is one.
+func covering(spans []span, d dlog.DLSN) (span, bool) {
+	i := sort.Search(len(spans), func(i int) bool { return !spans[i].lo.Less(d) })
+	if i == 0 {
+		return span{}, false
+	}
+	best := spans[spans[i-1].hiMaxAt]
+	return best, d.Less(best.hi)
 }
