@@ -166,7 +166,9 @@ func decodeLedgerValue(v []byte) (ledgerMeta, error) {
 	rest := v[10:]
 	if flags&flagMasterKey != 0 {
 		n, k := binary.Uvarint(rest)
-		if k <= 0 || n > maxMasterKeyBytes || uint64(len(rest)-k) != n {
+		// Only the minimal varint encoding is accepted, so that a value has
+		// exactly one encoding.
+		if k <= 0 || k != len(binary.AppendUvarint(nil, n)) || n > maxMasterKeyBytes || uint64(len(rest)-k) != n {
 			return ledgerMeta{}, errBadValue
 		}
 		m.masterKey = append([]byte{}, rest[k:]...)
