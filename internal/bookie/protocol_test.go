@@ -1,0 +1,301 @@
+package bookie
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dlog-io/dlog/internal/bookieclient"
+	"github.com/dlog-io/dlog/internal/pb/bookiepb"
+)
+
+func TestAddReadRoundTrip(t *testing.T) {
+	b := start(t, testConfig(t, t.TempDir()))
+	c := newClient(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	addr := b.ListenAddr()
+	for e := range int64(10) {
+		noErr(t, c.Add(ctx, addr, addReq(7, e, e-1)), "add 7:%d", e)
+	}
+	for e := range int64(10) {
+		readEntry(t, c, addr, 7, e, payloadOf(7, e))
+	}
+	// -1 reads the last entry; its LAC is the highest piggybacked one.
+	r, err := c.Read(ctx, addr, &bookiepb.ReadRequest{LedgerId: 7, EntryId: -1})
+	noErr(t, err, "read last")
+	if r.Entry == nil || r.Entry.EntryId != 9 || r.Lac != 8 || r.Fenced {
+		t.Fatalf("read last: %v", r)
+	}
+	// Re-adding the same entry is idempotent.
+	noErr(t, c.Add(ctx, addr, addReq(7, 3, 2)), "re-add")
+	readEntry(t, c, addr, 7, 3, payloadOf(7, 3))
+}
+
+func TestNoLedgerVersusNoEntry(t *testing.T) {
+	b := start(t, testConfig(t, t.TempDir()))
+	c := newClient(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	addr := b.ListenAddr()
+	noErr(t, c.Add(ctx, addr, addReq(1, 0, -1)), "add")
+	tests := []struct {
+		name      string
+		ledger, e int64
+		want      error
+	}{
+		{"unknown ledger", 2, 0, bookieclient.ErrNoLedger},
+		{"unknown ledger, last entry", 2, -1, bookieclient.ErrNoLedger},
+		{"known ledger, missing entry", 1, 5, bookieclient.ErrNoEntry},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.Read(ctx, addr, &bookiepb.ReadRequest{LedgerId: tt.ledger, EntryId: tt.e})
+			wantErr(t, err, tt.want, "read %d:%d", tt.ledger, tt.e)
+			if !bookieclient.IsExplicitNegative(err) {
+				t.Fatalf("%v is not an explicit negative", err)
+			}
+		})
+	}
+}
+
+func TestFencing(t *testing.T) {
+	b := start(t, testConfig(t, t.TempDir()))
+	c := newClient(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	addr := b.ListenAddr()
+	for e := range int64(3) {
+		noErr(t, c.Add(ctx, addr, addReq(5, e, e-1)), "add")
+	}
+	r, err := c.Read(ctx, addr, &bookiepb.ReadRequest{LedgerId: 5, EntryId: -1, Fence: true, MasterKey: testKey})
+	noErr(t, err, "fence")
+	if !r.Fenced || r.Entry == nil || r.Entry.EntryId != 2 || r.Lac != 1 {
+		t.Fatalf("fence answer: %v", r)
+	}
+	wantErr(t, c.Add(ctx, addr, addReq(5, 3, 2)), bookieclient.ErrFenced, "normal add after fence")
+	rec := addReq(5, 3, 2)
+	rec.Recovery = true
+	noErr(t, c.Add(ctx, addr, rec), "recovery add after fence")
+	readEntry(t, c, addr, 5, 3, payloadOf(5, 3))
+
+	t.Run("unknown ledger", func(t *testing.T) {
+		r, err := c.Read(ctx, addr, &bookiepb.ReadRequest{LedgerId: 99, EntryId: -1, Fence: true, MasterKey: testKey})
+		noErr(t, err, "fence unknown")
+		if !r.Fenced || r.Entry != nil || r.Lac != -1 {
+			t.Fatalf("fence unknown ledger: %v", r)
+		}
+		// A late add from the old writer is refused.
+		wantErr(t, c.Add(ctx, addr, addReq(99, 0, -1)), bookieclient.ErrFenced, "late add")
+	})
+	t.Run("wrong key", func(t *testing.T) {
+		_, err := c.Read(ctx, addr, &bookiepb.ReadRequest{LedgerId: 5, EntryId: -1, Fence: true, MasterKey: []byte("other")})
+		wantErr(t, err, bookieclient.ErrUnauthorized, "fence with the wrong key")
+	})
+}
+
+// TestFenceIncludesEarlierAdds: adds racing with a fence are either
+// refused (FENCED) or included in the fence's answer: never acknowledged
+// beyond the last entry the fence reported.
+func TestFenceIncludesEarlierAdds(t *testing.T) {
+	b := start(t, testConfig(t, t.TempDir()))
+	c := newClient(t)
+	ctx := ctxTimeout(t, 60*time.Second)
+	addr := b.ListenAddr()
+	rounds := 20
+	if testing.Short() {
+		rounds = 5
+	}
+	for round := range rounds {
+		l := int64(1000 + round)
+		const n = 200
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		fenced := make(chan *bookiepb.ReadResponse, 1)
+		for e := range int64(n) {
+			wg.Add(1)
+			c.AddAsync(ctx, addr, addReq(l, e, e-1), func(err error) {
+				errs[e] = err
+				wg.Done()
+			})
+			if e == n/2 {
+				go func() {
+					r, err := c.Read(ctx, addr, &bookiepb.ReadRequest{LedgerId: l, EntryId: -1, Fence: true, MasterKey: testKey})
+					if err != nil {
+						t.Errorf("fence: %v", err)
+					}
+					fenced <- r
+				}()
+			}
+		}
+		wg.Wait()
+		r := <-fenced
+		if r == nil {
+			return
+		}
+		last := int64(-1)
+		if r.Entry != nil {
+			last = r.Entry.EntryId
+		}
+		for e, err := range errs {
+			switch {
+			case err == nil && int64(e) > last:
+				t.Fatalf("round %d: entry %d acknowledged but the fence reported last entry %d", round, e, last)
+			case err != nil && !bookieclient.IsExplicitNegative(err) && !isFenced(err):
+				t.Fatalf("round %d: entry %d: %v", round, e, err)
+			}
+		}
+	}
+}
+
+func isFenced(err error) bool { return err != nil && bytes.Contains([]byte(err.Error()), []byte("fenced")) }
+
+func TestRequestValidation(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.MaxEntryBytes = 1024
+	b := start(t, cfg)
+	c := newClient(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	addr := b.ListenAddr()
+	noErr(t, c.Add(ctx, addr, addReq(1, 0, -1)), "add")
+	badCRC := bookiepb.NewEntry(1, 1, 0, []byte("x"))
+	badCRC.Crc32C++
+	tests := []struct {
+		name string
+		req  *bookiepb.Request
+		want error
+	}{
+		{"master key mismatch", &bookiepb.Request{Body: &bookiepb.Request_Add{Add: &bookiepb.AddRequest{
+			Entry: bookiepb.NewEntry(1, 1, 0, []byte("x")), MasterKey: []byte("wrong")}}}, bookieclient.ErrUnauthorized},
+		{"too large", &bookiepb.Request{Body: &bookiepb.Request_Add{Add: &bookiepb.AddRequest{
+			Entry: bookiepb.NewEntry(1, 1, 0, make([]byte, 1025)), MasterKey: testKey}}}, bookieclient.ErrTooLarge},
+		{"bad crc", &bookiepb.Request{Body: &bookiepb.Request_Add{Add: &bookiepb.AddRequest{
+			Entry: badCRC, MasterKey: testKey}}}, bookieclient.ErrBadRequest},
+		{"negative ledger", &bookiepb.Request{Body: &bookiepb.Request_Add{Add: &bookiepb.AddRequest{
+			Entry: bookiepb.NewEntry(-1, 1, 0, nil), MasterKey: testKey}}}, bookieclient.ErrBadRequest},
+		{"negative entry", &bookiepb.Request{Body: &bookiepb.Request_Add{Add: &bookiepb.AddRequest{
+			Entry: bookiepb.NewEntry(1, -2, -1, nil), MasterKey: testKey}}}, bookieclient.ErrBadRequest},
+		{"lac not below entry", &bookiepb.Request{Body: &bookiepb.Request_Add{Add: &bookiepb.AddRequest{
+			Entry: bookiepb.NewEntry(1, 1, 1, nil), MasterKey: testKey}}}, bookieclient.ErrBadRequest},
+		{"no entry", &bookiepb.Request{Body: &bookiepb.Request_Add{Add: &bookiepb.AddRequest{}}}, bookieclient.ErrBadRequest},
+		{"no body", &bookiepb.Request{}, bookieclient.ErrBadRequest},
+		{"read entry -2", &bookiepb.Request{Body: &bookiepb.Request_Read{Read: &bookiepb.ReadRequest{LedgerId: 1, EntryId: -2}}}, bookieclient.ErrBadRequest},
+		{"read-lac negative ledger", &bookiepb.Request{Body: &bookiepb.Request_ReadLac{ReadLac: &bookiepb.ReadLACRequest{LedgerId: -1}}}, bookieclient.ErrBadRequest},
+		{"write-lac lac -2", &bookiepb.Request{Body: &bookiepb.Request_WriteLac{WriteLac: &bookiepb.WriteLACRequest{LedgerId: 1, Lac: -2}}}, bookieclient.ErrBadRequest},
+		{"delete negative ledger", &bookiepb.Request{Body: &bookiepb.Request_Delete{Delete: &bookiepb.DeleteRequest{LedgerId: -5}}}, bookieclient.ErrBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.Do(ctx, addr, tt.req)
+			wantErr(t, err, tt.want, "request")
+		})
+	}
+	// Nothing of the refused adds was stored.
+	_, err := c.Read(ctx, addr, &bookiepb.ReadRequest{LedgerId: 1, EntryId: 1})
+	wantErr(t, err, bookieclient.ErrNoEntry, "read refused entry")
+}
+
+func TestLongPollReadLAC(t *testing.T) {
+	b := start(t, testConfig(t, t.TempDir()))
+	c := newClient(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	addr := b.ListenAddr()
+	noErr(t, c.Add(ctx, addr, addReq(3, 0, -1)), "add 0")
+	noErr(t, c.Add(ctx, addr, addReq(3, 1, 0)), "add 1")
+
+	t.Run("no wait when already past", func(t *testing.T) {
+		r, err := c.ReadLAC(ctx, addr, &bookiepb.ReadLACRequest{LedgerId: 3, LongPoll: true, PreviousLac: -1, IncludeEntry: true})
+		noErr(t, err, "read-lac")
+		if r.Lac != 0 || r.Entry == nil || r.Entry.EntryId != 0 {
+			t.Fatalf("read-lac: %v", r)
+		}
+	})
+	t.Run("woken by an add", func(t *testing.T) {
+		type result struct {
+			r   *bookiepb.ReadLACResponse
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			r, err := c.ReadLAC(ctx, addr, &bookiepb.ReadLACRequest{LedgerId: 3, LongPoll: true, PreviousLac: 0, IncludeEntry: true})
+			done <- result{r, err}
+		}()
+		waitUntil(t, 10*time.Second, "the long poll to be held", func() bool { return b.longPolls.Load() == 1 })
+		noErr(t, c.Add(ctx, addr, addReq(3, 2, 1)), "add 2")
+		res := <-done
+		noErr(t, res.err, "long poll")
+		if res.r.Lac != 1 || res.r.Entry == nil || res.r.Entry.EntryId != 1 {
+			t.Fatalf("long poll: %v", res.r)
+		}
+	})
+	t.Run("woken by write-lac", func(t *testing.T) {
+		done := make(chan *bookiepb.ReadLACResponse, 1)
+		go func() {
+			r, err := c.ReadLAC(ctx, addr, &bookiepb.ReadLACRequest{LedgerId: 3, LongPoll: true, PreviousLac: 1})
+			if err != nil {
+				t.Errorf("long poll: %v", err)
+			}
+			done <- r
+		}()
+		waitUntil(t, 10*time.Second, "the long poll to be held", func() bool { return b.longPolls.Load() == 1 })
+		noErr(t, c.WriteLAC(ctx, addr, &bookiepb.WriteLACRequest{LedgerId: 3, Lac: 2, MasterKey: testKey}), "write-lac")
+		if r := <-done; r == nil || r.Lac != 2 {
+			t.Fatalf("long poll: %v", r)
+		}
+		// Max-merge: a lower explicit LAC does not lower it.
+		noErr(t, c.WriteLAC(ctx, addr, &bookiepb.WriteLACRequest{LedgerId: 3, Lac: 0, MasterKey: testKey}), "write-lac")
+		r, err := c.ReadLAC(ctx, addr, &bookiepb.ReadLACRequest{LedgerId: 3})
+		noErr(t, err, "read-lac")
+		if r.Lac != 2 {
+			t.Fatalf("lac %d after a lower write-lac, want 2", r.Lac)
+		}
+	})
+	t.Run("expires with the unchanged LAC", func(t *testing.T) {
+		short := ctxTimeout(t, 400*time.Millisecond)
+		r, err := c.ReadLAC(short, addr, &bookiepb.ReadLACRequest{LedgerId: 3, LongPoll: true, PreviousLac: 2})
+		noErr(t, err, "long poll")
+		if r.Lac != 2 || r.Entry != nil {
+			t.Fatalf("expired long poll: %v", r)
+		}
+	})
+	t.Run("unknown ledger", func(t *testing.T) {
+		_, err := c.ReadLAC(ctx, addr, &bookiepb.ReadLACRequest{LedgerId: 404, LongPoll: true, PreviousLac: -1})
+		wantErr(t, err, bookieclient.ErrNoLedger, "long poll on an unknown ledger")
+	})
+	t.Run("wrong key on write-lac", func(t *testing.T) {
+		err := c.WriteLAC(ctx, addr, &bookiepb.WriteLACRequest{LedgerId: 3, Lac: 5, MasterKey: []byte("x")})
+		wantErr(t, err, bookieclient.ErrUnauthorized, "write-lac")
+	})
+}
+
+func TestDelete(t *testing.T) {
+	b := start(t, testConfig(t, t.TempDir()))
+	c := newClient(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	addr := b.ListenAddr()
+	for e := range int64(5) {
+		noErr(t, c.Add(ctx, addr, addReq(8, e, e-1)), "add")
+	}
+	noErr(t, b.Checkpoint(), "checkpoint") // some in entry logs
+	noErr(t, c.Add(ctx, addr, addReq(8, 5, 4)), "add")
+	noErr(t, c.Delete(ctx, addr, 8), "delete")
+	for _, e := range []int64{0, 5, -1} {
+		_, err := c.Read(ctx, addr, &bookiepb.ReadRequest{LedgerId: 8, EntryId: e})
+		wantErr(t, err, bookieclient.ErrNoLedger, "read %d after delete", e)
+	}
+	// A straggling add cannot bring it back.
+	wantErr(t, c.Add(ctx, addr, addReq(8, 6, 5)), bookieclient.ErrNoLedger, "add after delete")
+	noErr(t, c.Delete(ctx, addr, 8), "delete twice")
+	noErr(t, c.Delete(ctx, addr, 12345), "delete unknown")
+}
+
+func TestInfo(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Region, cfg.Rack = "eu", "r1"
+	b := start(t, cfg)
+	c := newClient(t)
+	info, err := c.Info(ctxTimeout(t, 10*time.Second), b.ListenAddr())
+	noErr(t, err, "info")
+	if info.BookieId != "bookie-1" || info.InstanceId != b.InstanceID() || info.InstanceId == "" ||
+		info.State != bookiepb.BookieState_BOOKIE_STATE_WRITABLE || info.Region != "eu" || info.Rack != "r1" {
+		t.Fatalf("info: %v", info)
+	}
+}
