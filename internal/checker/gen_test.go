@@ -88,6 +88,7 @@ type gepoch struct {
 	lssn      int64
 	nextEntry int64
 	entries   []*gentry
+	acked     int // entries[:acked] are acknowledged
 	alive     bool
 	startSeq  int64
 }
@@ -144,6 +145,7 @@ type gproc struct {
 type glog struct {
 	name      string
 	records   []*grec // at or after the truncation point, in DLSN order
+	readable  int     // records[:readable] are in acknowledged entries
 	nextSeq   int64
 	trunc     dlog.DLSN
 	segs      []history.Segment
@@ -259,13 +261,8 @@ func (g *gen) logActions(l *glog, add func(float64, func())) {
 	if e != nil && e.alive && len(l.queue) > 0 {
 		add(2, func() { g.sequence(l) })
 	}
-	if e != nil && e.alive {
-		for _, en := range e.entries {
-			if !en.acked {
-				add(2, func() { g.ack(en) })
-				break
-			}
-		}
+	if e != nil && e.alive && e.acked < len(e.entries) {
+		add(2, func() { g.ack(l, e) })
 	}
 	if !g.final && e != nil && e.alive && !l.owner.busy && l.failovers < g.cfg.failovers {
 		add(0.02, func() { g.kill(l) })
@@ -325,7 +322,10 @@ func (g *gen) sequence(l *glog) {
 	e.entries = append(e.entries, en)
 }
 
-func (g *gen) ack(en *gentry) {
+func (g *gen) ack(l *glog, e *gepoch) {
+	en := e.entries[e.acked]
+	e.acked++
+	l.readable += len(en.recs)
 	en.acked = true
 	for _, a := range en.atts {
 		a.state = attAcked
@@ -345,15 +345,12 @@ func (g *gen) kill(l *glog) {
 		a.state = attDropped
 	}
 	l.queue = nil
-	var unacked []*gentry
-	for _, en := range e.entries {
-		if !en.acked {
-			unacked = append(unacked, en)
-		}
-	}
+	unacked := e.entries[e.acked:]
 	keep := g.rng.IntN(len(unacked) + 1)
 	for _, en := range unacked[:keep] {
 		en.acked = true
+		e.acked++
+		l.readable += len(en.recs)
 		for _, a := range en.atts {
 			a.state = attRecovered
 		}
@@ -569,15 +566,8 @@ func (g *gen) readerOpened(p *gproc) {
 		p.txid, p.hasTxID = p.pos.TxID, true
 	case history.AtEnd:
 		// After the last readable record.
-		var last *grec
-		for _, r := range p.log.records {
-			if !r.entry.acked {
-				break
-			}
-			last = r
-		}
-		if last != nil {
-			p.after, p.hasAfter = last.dlsn, true
+		if l := p.log; l.readable > 0 {
+			p.after, p.hasAfter = l.records[l.readable-1].dlsn, true
 		}
 	}
 	p.rstate = rOpen
@@ -624,14 +614,7 @@ func (g *gen) truncatorActions(p *gproc, add func(float64, func())) {
 		}
 		// Targets are readable records past the first, so that the
 		// truncation deletes something.
-		n := 0
-		for _, r := range l.records {
-			if !r.entry.acked {
-				break
-			}
-			n++
-		}
-		if n >= 2 {
+		if n := l.readable; n >= 2 {
 			add(0.05, func() {
 				p.target = l.records[1+g.rng.IntN(n-1)].dlsn
 				p.busy = true
@@ -666,6 +649,7 @@ func (g *gen) truncate(l *glog, target dlog.DLSN) {
 	l.trunc = target
 	i := sort.Search(len(l.records), func(i int) bool { return !l.records[i].dlsn.Less(target) })
 	l.records = l.records[i:]
+	l.readable -= i // targets are readable, so everything before them is
 }
 
 // finish heals everything, lets every operation complete, closes the
@@ -701,10 +685,8 @@ func (g *gen) quiet() bool {
 		if l.down || l.heal || len(l.queue) > 0 || len(l.waiting) > 0 || l.owner.busy {
 			return false
 		}
-		for _, en := range l.epoch.entries {
-			if !en.acked {
-				return false
-			}
+		if l.epoch.acked < len(l.epoch.entries) {
+			return false
 		}
 	}
 	for _, p := range g.procs {

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"slices"
+	"sync"
 )
 
 // MaxLineBytes bounds one line of a history or drain file.
@@ -53,27 +56,100 @@ func invalidf(format string, args ...any) error {
 
 // Load reads a JSONL history and validates it (see Validate). Line n of
 // the input becomes Events[n-1]; blank lines and unknown fields are errors.
+// Lines are decoded in parallel batches (all goroutines end before Load
+// returns).
 func Load(r io.Reader) (*History, error) {
 	var events []Event
+	var batch lineBatch
+	flush := func() error {
+		start := len(events)
+		events = slices.Grow(events, batch.n())[:start+batch.n()]
+		if err := batch.decode(events[start:], start); err != nil {
+			return err
+		}
+		batch.reset()
+		return nil
+	}
 	err := scanLines(r, func(b []byte) error {
-		line := len(events) + 1
-		if len(bytes.TrimSpace(b)) == 0 {
-			return &LineError{Line: line, Err: invalidf("blank line")}
+		batch.add(b)
+		if batch.n() == loadBatchLines {
+			return flush()
 		}
-		var e Event
-		if err := decodeStrict(b, &e); err != nil {
-			return &LineError{Line: line, Err: invalidf("%v", err)}
-		}
-		if len(e.Records) == 0 {
-			e.Records = nil // "records":[] means none
-		}
-		events = append(events, e)
 		return nil
 	})
+	if err == nil && batch.n() > 0 {
+		err = flush()
+	}
 	if err != nil {
 		return nil, err
 	}
 	return Validate(events)
+}
+
+const loadBatchLines = 8192
+
+// lineBatch holds copies of consecutive lines.
+type lineBatch struct {
+	buf  []byte
+	ends []int
+}
+
+func (b *lineBatch) n() int { return len(b.ends) }
+
+func (b *lineBatch) add(line []byte) {
+	b.buf = append(b.buf, line...)
+	b.ends = append(b.ends, len(b.buf))
+}
+
+func (b *lineBatch) reset() { b.buf, b.ends = b.buf[:0], b.ends[:0] }
+
+func (b *lineBatch) line(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = b.ends[i-1]
+	}
+	return b.buf[start:b.ends[i]]
+}
+
+// decode decodes the batch into out (len(out) == b.n()); first is the
+// index of the batch's first line in the file. It returns the error of the
+// earliest bad line.
+func (b *lineBatch) decode(out []Event, first int) error {
+	n := b.n()
+	workers := min(runtime.GOMAXPROCS(0), 1+n/512)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*n/workers, (w+1)*n/workers
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				if err := decodeEvent(b.line(i), &out[i]); err != nil {
+					errs[w] = &LineError{Line: first + i + 1, Err: err}
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeEvent(line []byte, e *Event) error {
+	if len(bytes.TrimSpace(line)) == 0 {
+		return invalidf("blank line")
+	}
+	if err := decodeStrict(line, e); err != nil {
+		return invalidf("%v", err)
+	}
+	if len(e.Records) == 0 {
+		e.Records = nil // "records":[] means none
+	}
+	return nil
 }
 
 func scanLines(r io.Reader, f func([]byte) error) error {
