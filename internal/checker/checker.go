@@ -58,7 +58,7 @@ func Check(h *history.History, drains history.Drains, opts Options) Report {
 		c.drainComplete(l, drains != nil, &counts)
 		c.placements(l, &counts)
 		c.appendOrder(l)
-		c.readers(l)
+		c.readers(l, &counts)
 		c.seals(l)
 		c.fencing(l)
 		c.sequence(l)

@@ -19,8 +19,9 @@ func seeds(t *testing.T, short, long int) int {
 // retries, lost replies, crashes, truncation, resumed readers) must pass
 // every property, for many seeds.
 func TestGeneratedHistoriesAreClean(t *testing.T) {
-	n := seeds(t, 200, 600)
+	n := seeds(t, 400, 2000)
 	var total Counts
+	var fencedPresent, fencedAbsent int
 	for seed := range uint64(n) {
 		cfg := defaultGenConfig(seed)
 		events, drains := generate(cfg)
@@ -38,6 +39,11 @@ func TestGeneratedHistoriesAreClean(t *testing.T) {
 			}
 		}
 		total.add(rep.Stats.Total)
+		fencedPresent, fencedAbsent = countFenced(events, drains, fencedPresent, fencedAbsent)
+	}
+	t.Logf("fenced indeterminate appends: %d present, %d absent", fencedPresent, fencedAbsent)
+	if fencedPresent == 0 || fencedAbsent == 0 {
+		t.Errorf("failover must leave fenced appends both present and absent")
 	}
 	// The generator must exercise what it claims to.
 	t.Logf("totals over %d seeds: %+v", n, total)
@@ -72,3 +78,24 @@ type fmtBuffer struct{ s []byte }
 
 func (b *fmtBuffer) Write(p []byte) (int, error) { b.s = append(b.s, p...); return len(p), nil }
 func (b *fmtBuffer) String() string              { return string(b.s) }
+
+// countFenced adds the appends that completed with a fenced error and
+// whose value the drain has (present) or not (absent).
+func countFenced(events []history.Event, drains history.Drains, present, absent int) (int, int) {
+	in := map[string]bool{}
+	for _, d := range drains {
+		for _, r := range d.Records {
+			in[r.Value] = true
+		}
+	}
+	for _, e := range events {
+		if e.Kind == history.Append && e.Type == history.Info && e.Error == history.ClassFenced {
+			if in[e.Value] {
+				present++
+			} else {
+				absent++
+			}
+		}
+	}
+	return present, absent
+}

@@ -97,8 +97,10 @@
 // Statistics per log (Report.Stats): acknowledged, failed, indeterminate
 // and pending appends; indeterminate appends resolved present or absent;
 // acknowledged appends excused by truncation; unseen (acknowledged but no
-// reader session delivered it); reads, sessions, truncates, epochs, drain
-// records; and the time from the last nemesis-stop (heal) to the first ok
+// reader session delivered it); reads, and reads of records below a
+// truncation point acknowledged before the read (allowed, since deletion
+// may lag; a delivery of a record the drain no longer has is judged by
+// lost and reader-gap only); sessions, truncates, epochs, drain records; and the time from the last nemesis-stop (heal) to the first ok
 // append after it.
 //
 // # Cost

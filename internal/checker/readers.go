@@ -64,7 +64,7 @@ func firstAfter(refs []refRec, d dlog.DLSN) int {
 //     delivered (consecutive in DLSN order), or before its first delivery
 //     but at or after its start. Records below a truncation target are
 //     excused if that truncate was invoked before the later delivery.
-func (c *checker) readers(l *logData) {
+func (c *checker) readers(l *logData, counts *Counts) {
 	refs := l.reference()
 	l.ackedByComp = nil
 	for _, a := range l.attempts {
@@ -84,6 +84,30 @@ func (c *checker) readers(l *logData) {
 		c.session(l, s, refs)
 	}
 	c.drainOrder(l)
+	counts.ReadsBelowTruncation = l.readsBelowTruncation()
+}
+
+// readsBelowTruncation counts deliveries of records below the target of a
+// truncate acknowledged before the delivery. dlog may delete truncated
+// data lazily, so this is a statistic, not a violation.
+func (l *logData) readsBelowTruncation() int {
+	// byComp is sorted by completion time; indeterminate truncates sort
+	// last (never) and are not counted as done.
+	pre := make([]dlog.DLSN, len(l.byComp)+1)
+	for i, t := range l.byComp {
+		pre[i+1] = pre[i]
+		if t.status == stOK {
+			pre[i+1] = maxDLSN(pre[i], t.target)
+		}
+	}
+	n := 0
+	for _, r := range l.reads {
+		i := sort.Search(len(l.byComp), func(i int) bool { return l.byComp[i].compT >= r.t })
+		if r.dlsn.Less(pre[i]) {
+			n++
+		}
+	}
+	return n
 }
 
 func (c *checker) session(l *logData, s *session, refs []refRec) {

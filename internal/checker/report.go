@@ -166,12 +166,15 @@ type Counts struct {
 	TruncatedAcked int `json:"truncated_acked"`
 	// Unseen counts acknowledged appends that no reader session (the
 	// drain excluded) ever delivered.
-	Unseen         int `json:"unseen"`
-	Reads          int `json:"reads"`
-	ReaderSessions int `json:"reader_sessions"`
-	Truncates      int `json:"truncates"`
-	Epochs         int `json:"epochs"`
-	DrainRecords   int `json:"drain_records"`
+	Unseen int `json:"unseen"`
+	Reads  int `json:"reads"`
+	// ReadsBelowTruncation counts deliveries of records below a truncation
+	// point acknowledged before the delivery (allowed: deletion may lag).
+	ReadsBelowTruncation int `json:"reads_below_truncation"`
+	ReaderSessions       int `json:"reader_sessions"`
+	Truncates            int `json:"truncates"`
+	Epochs               int `json:"epochs"`
+	DrainRecords         int `json:"drain_records"`
 	// FirstOKAfterHeal is the time from the last heal to the first
 	// acknowledged append completed after it, in nanoseconds.
 	FirstOKAfterHeal *int64 `json:"first_ok_after_heal_ns,omitempty"`
@@ -187,6 +190,7 @@ func (c *Counts) add(o Counts) {
 	c.TruncatedAcked += o.TruncatedAcked
 	c.Unseen += o.Unseen
 	c.Reads += o.Reads
+	c.ReadsBelowTruncation += o.ReadsBelowTruncation
 	c.ReaderSessions += o.ReaderSessions
 	c.Truncates += o.Truncates
 	c.Epochs += o.Epochs

@@ -343,3 +343,23 @@ func TestMisclassifiedByClass(t *testing.T) {
 		t.Fatalf("count %d by class %v", p.Count, p.ByClass)
 	}
 }
+
+func TestReadsBelowTruncationAreAllowed(t *testing.T) {
+	b := three().open("r1", "s1", history.Position{At: history.AtStart}).truncate("t1", d(1, 2, 0), history.OK)
+	b.read("r1", "s1", "a", d(1, 0, 0), 10, 0).read("r1", "s1", "b", d(1, 1, 0), 20, 1).read("r1", "s1", "c", d(1, 2, 0), 30, 2)
+	b.drain.Truncation, b.drain.Records = d(1, 2, 0), b.drain.Records[2:]
+	h, err := history.Validate(b.events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Check(h, history.Drains{lg: b.drain}, Options{})
+	if !rep.Valid {
+		t.Fatalf("violations %v\n%s", rep.Failed(), table(rep))
+	}
+	if got := rep.Stats.Total.ReadsBelowTruncation; got != 2 {
+		t.Fatalf("reads below truncation = %d, want 2", got)
+	}
+	if got := rep.Stats.Total.TruncatedAcked; got != 2 {
+		t.Fatalf("truncated acked = %d, want 2", got)
+	}
+}
