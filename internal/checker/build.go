@@ -201,9 +201,10 @@ func build(h *history.History, drains history.Drains, opts Options) *model {
 		l := m.log(logName)
 		if comp != nil && comp.Epoch != "" {
 			l.epochs[comp.Epoch] = true
-			if st == stOK {
+			isAppend := inv.Kind == history.Append || inv.Kind == history.AppendBulk
+			if st == stOK && isAppend {
 				l.epochOKs = append(l.epochOKs, epochOK{ev: op.Complete, inv: op.Invoke, invT: inv.Time, epoch: comp.Epoch})
-			} else if fenceClass[comp.Error] {
+			} else if st != stOK && fenceClass[comp.Error] {
 				noteFence(l, comp.Epoch, op.Complete)
 			}
 		}

@@ -80,9 +80,12 @@
 //     later delivery is excused. The drain itself must strictly increase.
 //   - read-past-seal (P7): a delivery (reader or drain) at an entry beyond
 //     its segment's sealed last entry in the final metadata.
-//   - post-fence-ack (G5/P8): an operation of writer epoch e invoked after
-//     e was seen fenced (a completion whose error class is in
-//     Options.FenceClasses, or a fence-observed event) completed ok; an ok
+//   - post-fence-ack (G5/P8): an append of writer epoch e invoked after e
+//     was seen fenced (a completion whose error class is in
+//     Options.FenceClasses, or a fence-observed event) completed ok. Only
+//     appends invoked after the fence count: one in flight at the fence
+//     may carry an ack the writer got before it, and clients of one epoch
+//     learn of the fence at different times. Also: an ok
 //     append beyond its segment's sealed last entry; a segment holding ok
 //     appends of two epochs (or of an epoch other than the one the
 //     metadata says created it).

@@ -38,8 +38,10 @@ func (c *checker) seals(l *logData) {
 
 // fencing checks P8 (G5):
 //   - once writer epoch e was seen fenced (a completion with a fence error
-//     class, or a fence-observed event), no operation of e invoked later
-//     completes ok;
+//     class, or a fence-observed event), no append of e invoked later
+//     completes ok (operations in flight at the fence may: their entries
+//     may have been acknowledged before it; a writer-close of a fenced
+//     epoch may report ok, it acknowledges no data);
 //   - every acknowledged append lies within its segment's sealed range;
 //   - every segment's acknowledged appends come from one epoch (the one
 //     that created it, when the metadata says).

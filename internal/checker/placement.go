@@ -21,6 +21,7 @@ type dlsnInfo struct {
 type valueInfo struct {
 	dlsns []dlog.DLSN // distinct positions the value was observed at
 	refs  []ref       // first evidence per position
+	set   map[dlog.DLSN]struct{}
 	// read: delivered by a reader session or the drain. byReader: by a
 	// reader session (not the drain).
 	read, byReader bool
@@ -29,13 +30,27 @@ type valueInfo struct {
 }
 
 func (v *valueInfo) addDLSN(d dlog.DLSN, r ref) {
-	for _, x := range v.dlsns {
-		if x == d {
+	if v.set != nil {
+		if _, ok := v.set[d]; ok {
 			return
+		}
+		v.set[d] = struct{}{}
+	} else {
+		for _, x := range v.dlsns {
+			if x == d {
+				return
+			}
 		}
 	}
 	v.dlsns = append(v.dlsns, d)
 	v.refs = append(v.refs, r)
+	if v.set == nil && len(v.dlsns) >= 8 {
+		// A value at many positions: keep membership tests O(1).
+		v.set = make(map[dlog.DLSN]struct{}, len(v.dlsns))
+		for _, x := range v.dlsns {
+			v.set[x] = struct{}{}
+		}
+	}
 }
 
 // placements checks the value <-> DLSN map (inconsistent-dlsn, duplicate,

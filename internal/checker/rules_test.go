@@ -252,6 +252,18 @@ func TestRules(t *testing.T) {
 			b := newHB().invoke("w1", "a", 1).done("w1", "a", history.Info, history.ClassUnavailable, "").appendOK("w1", "a", 2, d(1, 1, 0))
 			return b.rec("a", d(1, 0, 0), 1, 0).rec("a", d(1, 1, 0), 2, 1).rec("a", d(1, 2, 0), 2, 2)
 		}, Options{}, false, []string{PropDuplicate}},
+		{"one value at ten positions", func() *hb {
+			b := newHB().appendOK("w1", "a", 1, d(1, 0, 0)).rec("a", d(1, 0, 0), 1, 0)
+			for i := int64(1); i < 10; i++ {
+				b.rec("a", d(1, i, 0), 1, i)
+			}
+			return b
+		}, Options{}, false, []string{PropDuplicate}},
+		{"value of another log delivered", func() *hb {
+			b := newHB().add(history.Event{Process: "w1", Type: history.Invoke, Kind: history.Append, Log: "ns/b", Value: "a", TxID: 1})
+			b.add(history.Event{Process: "w1", Type: history.OK, Kind: history.Append, Log: "ns/b", Value: "a", TxID: 1, DLSN: d(1, 0, 0)})
+			return b.rec("a", d(1, 0, 0), 1, 0) // in ns/a's drain; ns/b has none
+		}, Options{}, false, []string{PropPhantom, PropDrainIncomplete}},
 		{"misclassified per class", func() *hb {
 			b := newHB().invoke("w1", "a", 1).done("w1", "a", history.Fail, "over-capacity", "")
 			b.invoke("w1", "b", 1).done("w1", "b", history.Fail, "record-too-large", "")
