@@ -23,8 +23,9 @@
 //     fails the whole Txn with ErrLeaseNotFound; nothing is written. Two
 //     writes to overlapping keys in one branch are rejected (ErrInvalid).
 //   - A Watch delivers every event with revision >= fromRev (0 = from the
-//     next revision on), in revision order, grouped by revision. A fromRev
-//     at or below the compacted revision yields ErrCompacted.
+//     next revision on), in revision order; a response holds whole
+//     revisions, one or several. A fromRev at or below the compacted
+//     revision yields ErrCompacted.
 //   - A lease expires when not kept alive for its TTL; expiry and Revoke
 //     delete every key attached to it in one revision.
 package kv
@@ -206,8 +207,9 @@ type KV interface {
 	Txn(ctx context.Context, t Txn) (TxnResponse, error)
 	// Watch streams the changes of [key, end) (end "" = key alone) with
 	// revision >= fromRev. The channel is closed when ctx ends, or after a
-	// response with Err (ErrCompacted, ErrClosed). It is unbuffered: the
-	// caller must keep reading or cancel ctx.
+	// response with Err (ErrCompacted, ErrUnavailable, ErrClosed), or by
+	// Close (with a final ErrClosed only if the reader is ready for it). It
+	// is unbuffered: the caller must keep reading or cancel ctx.
 	Watch(ctx context.Context, key, end string, fromRev int64) <-chan WatchResponse
 	// Grant creates a lease; the granted TTL may be longer than asked
 	// (etcd rounds up to whole seconds and to its minimum).

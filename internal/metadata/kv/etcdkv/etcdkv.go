@@ -297,10 +297,17 @@ func (k *KV) Watch(ctx context.Context, key, end string, fromRev int64) <-chan k
 		defer close(out)
 		defer stop()
 		defer cancel()
+		// final delivers the last response; while the KV closes it does
+		// not wait for the reader (Close must not hang on an unread watch).
 		final := func(err error) {
 			select {
 			case out <- kv.WatchResponse{Err: err}:
 			case <-ctx.Done():
+			case <-k.stop.Done():
+				select {
+				case out <- kv.WatchResponse{Err: kv.ErrClosed}:
+				default:
+				}
 			}
 		}
 		if k.stop.Err() != nil {

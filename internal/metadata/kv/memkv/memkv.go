@@ -27,9 +27,10 @@ import (
 
 // Config tunes a Server.
 type Config struct {
-	// HistoryEvents is how many past events the server keeps for watches
-	// that start at an old revision (etcd's compaction window). A watch
-	// starting before the window gets kv.ErrCompacted. Default 10000.
+	// HistoryEvents is how many past events (at least; up to twice as
+	// many) the server keeps for watches that start at an old revision
+	// (etcd's compaction window). A watch starting before the window gets
+	// kv.ErrCompacted. Default 10000.
 	HistoryEvents int
 	// WatchQueueEvents bounds the events queued for one watch whose reader
 	// is slow; past it the watch ends with kv.ErrCompacted (as an etcd
@@ -311,7 +312,9 @@ func (s *Server) deleteRange(start, end string, rev int64) []kv.Event {
 // them to matching watchers.
 func (s *Server) publish(events []kv.Event) {
 	s.mu.history = append(s.mu.history, events...)
-	if over := len(s.mu.history) - s.cfg.HistoryEvents; over > 0 {
+	// Trim in bulk, back to HistoryEvents once twice as many are kept, so
+	// a commit costs O(1) amortized.
+	if over := len(s.mu.history) - s.cfg.HistoryEvents; over > s.cfg.HistoryEvents {
 		// Drop whole revisions only.
 		cut := s.mu.history[over-1].KV.ModRevision
 		for over < len(s.mu.history) && s.mu.history[over].KV.ModRevision == cut {
@@ -466,8 +469,10 @@ func (c *Client) Revoke(ctx context.Context, id int64) error {
 // Endpoints implements kv.KV.
 func (c *Client) Endpoints() []string { return []string{"memory:"} }
 
-// Close ends the client's watches with kv.ErrClosed and makes later calls
-// fail with it. Leases granted through it stay until they expire.
+// Close ends the client's watches (with a final kv.ErrClosed if their
+// reader is ready for it; Close never waits for a reader) and makes later
+// calls fail with kv.ErrClosed. Leases granted through it stay until they
+// expire.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.mu.closed {
@@ -479,7 +484,7 @@ func (c *Client) Close() error {
 	c.mu.watchers = nil
 	c.mu.Unlock()
 	for w := range ws {
-		w.fail(kv.ErrClosed)
+		w.abort()
 	}
 	c.wg.Wait()
 	return nil

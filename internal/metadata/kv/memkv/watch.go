@@ -15,6 +15,8 @@ type watcher struct {
 	start, end string
 	limit      int
 	notify     chan struct{} // cap 1: pending grew or err was set
+	abortc     chan struct{} // closed by Client.Close: stop without blocking
+	abortOnce  sync.Once
 
 	mu struct {
 		sync.Mutex
@@ -52,6 +54,14 @@ func (w *watcher) fail(err error) {
 	w.wake()
 }
 
+// abort ends the watch at once (its client closes): queued events are
+// dropped and the final kv.ErrClosed is delivered only if the reader is
+// ready for it, so Client.Close never waits for a reader.
+func (w *watcher) abort() {
+	w.fail(kv.ErrClosed)
+	w.abortOnce.Do(func() { close(w.abortc) })
+}
+
 func (w *watcher) wake() {
 	select {
 	case w.notify <- struct{}{}:
@@ -62,7 +72,7 @@ func (w *watcher) wake() {
 // Watch implements kv.KV.
 func (c *Client) Watch(ctx context.Context, key, end string, fromRev int64) <-chan kv.WatchResponse {
 	out := make(chan kv.WatchResponse)
-	w := &watcher{start: key, end: end, limit: c.s.cfg.WatchQueueEvents, notify: make(chan struct{}, 1)}
+	w := &watcher{start: key, end: end, limit: c.s.cfg.WatchQueueEvents, notify: make(chan struct{}, 1), abortc: make(chan struct{})}
 
 	c.mu.Lock()
 	if c.mu.closed {
@@ -104,12 +114,19 @@ func (c *Client) Watch(ctx context.Context, key, end string, fromRev int64) <-ch
 					pending = pending[n:]
 				case <-ctx.Done():
 					return
+				case <-w.abortc:
+					pending = nil
 				}
 			}
 			if err != nil {
 				select {
 				case out <- kv.WatchResponse{Err: err}:
 				case <-ctx.Done():
+				case <-w.abortc:
+					select {
+					case out <- kv.WatchResponse{Err: kv.ErrClosed}:
+					default:
+					}
 				}
 				return
 			}
@@ -117,6 +134,7 @@ func (c *Client) Watch(ctx context.Context, key, end string, fromRev int64) <-ch
 			case <-w.notify:
 			case <-ctx.Done():
 				return
+			case <-w.abortc:
 			}
 		}
 	})
