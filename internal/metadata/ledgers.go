@@ -47,7 +47,7 @@ func (st *KVStore) commitOne(ctx context.Context, op Op) (Version, error) {
 	if op.err != nil {
 		return 0, op.err
 	}
-	rev, _, err := st.commit(ctx, []Op{op}, nil)
+	rev, err := st.commit(ctx, []Op{op})
 	return Version(rev), err
 }
 

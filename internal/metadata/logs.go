@@ -26,11 +26,11 @@ func (st *KVStore) CreateNamespace(ctx context.Context, ns string, info Namespac
 		info.Created = time.Now()
 	}
 	what := "namespace " + ns
-	_, _, err := st.commit(ctx, []Op{{
+	_, err := st.commit(ctx, []Op{{
 		desc:   "create " + what,
 		checks: []check{{kind: checkAbsent, key: rel.namespace(ns), what: what}},
 		writes: []kv.Op{kv.Put(rel.namespace(ns), marshal(namespaceToPB(info)), 0)},
-	}}, nil)
+	}})
 	return err
 }
 
@@ -63,14 +63,14 @@ func (st *KVStore) DeleteNamespace(ctx context.Context, ns string) error {
 	}
 	what := "namespace " + ns
 	start, end := prefixRange(rel.logs(ns))
-	_, _, err := st.commit(ctx, []Op{{
+	_, err := st.commit(ctx, []Op{{
 		desc: "delete " + what,
 		checks: []check{
 			{kind: checkPresent, key: rel.namespace(ns), what: what},
 			{kind: checkEmpty, key: start, end: end, what: what},
 		},
 		writes: []kv.Op{kv.Delete(rel.namespace(ns))},
-	}}, nil)
+	}})
 	return err
 }
 
@@ -99,7 +99,7 @@ func (st *KVStore) CreateLog(ctx context.Context, ns, log string, info LogInfo) 
 		info.Created = time.Now()
 	}
 	what := "log " + ns + "/" + log
-	_, _, err := st.commit(ctx, []Op{{
+	_, err := st.commit(ctx, []Op{{
 		desc: "create " + what,
 		checks: []check{
 			{kind: checkPresent, key: rel.namespace(ns), what: "namespace " + ns},
@@ -112,7 +112,7 @@ func (st *KVStore) CreateLog(ctx context.Context, ns, log string, info LogInfo) 
 			kv.Put(rel.maxTxID(ns, log), encodeInt(-1), 0),
 			kv.Put(rel.truncation(ns, log), marshal(dlsnToPB(dlog.DLSN{})), 0),
 		},
-	}}, nil)
+	}})
 	return err
 }
 
@@ -215,11 +215,11 @@ func (st *KVStore) DeleteLog(ctx context.Context, ns, log string) error {
 		return err
 	}
 	start, end := prefixRange(rel.logData(ns, log))
-	_, _, err := st.commit(ctx, []Op{{
+	_, err := st.commit(ctx, []Op{{
 		desc:   "delete log " + ns + "/" + log,
 		checks: []check{logPresent(ns, log)},
 		writes: []kv.Op{kv.Delete(rel.log(ns, log)), kv.DeleteRange(start, end)},
-	}}, nil)
+	}})
 	return err
 }
 
@@ -404,13 +404,17 @@ func (st *KVStore) ListSubscriptions(ctx context.Context, ns, log string) (map[s
 	if err := checkLogNames(ns, log); err != nil {
 		return nil, err
 	}
-	kvs, _, err := st.list(ctx, rel.subscriptions(ns, log))
+	base := st.ks.subscriptions(ns, log)
+	start, end := prefixRange(base)
+	resp, err := st.read(ctx, kv.Get(st.ks.log(ns, log)), kv.Range(start, end, 0))
 	if err != nil {
 		return nil, fmt.Errorf("list subscriptions of %s/%s: %w", ns, log, err)
 	}
-	base := st.ks.subscriptions(ns, log)
-	out := make(map[string]Subscription, len(kvs))
-	for _, e := range kvs {
+	if len(resp.Results[0].KVs) == 0 {
+		return nil, fmt.Errorf("log %s/%s: %w", ns, log, ErrNotFound)
+	}
+	out := make(map[string]Subscription, len(resp.Results[1].KVs))
+	for _, e := range resp.Results[1].KVs {
 		var p metapb.Subscription
 		if err := unmarshal(e.Key, e.Value, &p); err != nil {
 			return nil, err
@@ -427,10 +431,10 @@ func (st *KVStore) DeleteSubscription(ctx context.Context, ns, log, name string)
 	}
 	what := fmt.Sprintf("subscription %s of %s/%s", name, ns, log)
 	key := rel.subscription(ns, log, name)
-	_, _, err := st.commit(ctx, []Op{{
+	_, err := st.commit(ctx, []Op{{
 		desc:   "delete " + what,
 		checks: []check{{kind: checkPresent, key: key, what: what}},
 		writes: []kv.Op{kv.Delete(key)},
-	}}, nil)
+	}})
 	return err
 }

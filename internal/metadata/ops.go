@@ -345,14 +345,12 @@ func (st *KVStore) Commit(ctx context.Context, ops ...Op) (int64, error) {
 			return 0, badArg("commit: zero Op (build ops with the metadata builders)")
 		}
 	}
-	rev, _, err := st.commit(ctx, ops, nil)
-	return rev, err
+	return st.commit(ctx, ops)
 }
 
-// commit runs ops, plus reads (run after the writes, when the checks
-// held), as one transaction. On a failed check it returns the first failing
-// op's *OpError.
-func (st *KVStore) commit(ctx context.Context, ops []Op, reads []kv.Op) (int64, []kv.OpResult, error) {
+// commit runs ops as one transaction. On a failed check it returns the
+// first failing op's *OpError.
+func (st *KVStore) commit(ctx context.Context, ops []Op) (int64, error) {
 	root := st.ks.root
 	var t kv.Txn
 	var probes []check
@@ -370,29 +368,28 @@ func (st *KVStore) commit(ctx context.Context, ops []Op, reads []kv.Op) (int64, 
 			t.Then = append(t.Then, w)
 		}
 	}
-	t.Then = append(t.Then, reads...)
 	if err := kv.CheckTxn(t); err != nil {
-		return 0, nil, fmt.Errorf("%w: %w", dlog.ErrInvalidArgument, err)
+		return 0, fmt.Errorf("%w: %w", dlog.ErrInvalidArgument, err)
 	}
 	resp, err := st.txn(ctx, t)
 	if err != nil {
-		return 0, nil, err
+		return 0, err
 	}
 	if resp.Succeeded {
-		return resp.Revision, resp.Results[len(resp.Results)-len(reads):], nil
+		return resp.Revision, nil
 	}
 	i := 0
 	for _, op := range ops {
 		for _, c := range op.checks {
 			if err := c.explain(resp.Results[i].KVs); err != nil {
-				return 0, nil, &OpError{Op: op.desc, Err: err}
+				return 0, &OpError{Op: op.desc, Err: err}
 			}
 			i++
 		}
 	}
 	// Unreachable with a correct backend: the Else branch read the keys at
 	// the revision at which a compare failed.
-	return 0, nil, &OpError{Op: describe(ops), Err: ErrBadVersion}
+	return 0, &OpError{Op: describe(ops), Err: ErrBadVersion}
 }
 
 func describe(ops []Op) string {

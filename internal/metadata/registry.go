@@ -148,11 +148,11 @@ func (st *KVStore) PutCookie(ctx context.Context, c Cookie, expect Version) (Ver
 	}
 	what := "cookie of bookie " + c.BookieID
 	key := rel.cookie(c.BookieID)
-	rev, _, err := st.commit(ctx, []Op{{
+	rev, err := st.commit(ctx, []Op{{
 		desc:   "put " + what,
 		checks: []check{versioned(key, expect, what)},
 		writes: []kv.Op{kv.Put(key, marshal(p), 0)},
-	}}, nil)
+	}})
 	return Version(rev), err
 }
 
@@ -170,7 +170,7 @@ func (st *KVStore) DeleteCookie(ctx context.Context, bookieID string, expect Ver
 	if expect > 0 {
 		c = versioned(key, expect, what)
 	}
-	_, _, err := st.commit(ctx, []Op{{desc: "delete " + what, checks: []check{c}, writes: []kv.Op{kv.Delete(key)}}}, nil)
+	_, err := st.commit(ctx, []Op{{desc: "delete " + what, checks: []check{c}, writes: []kv.Op{kv.Delete(key)}}})
 	return err
 }
 

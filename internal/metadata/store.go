@@ -436,7 +436,8 @@ type Store interface {
 	// stored position; an equal position is accepted. ErrNotFound if the
 	// log does not exist.
 	CommitSubscription(ctx context.Context, ns, log, name string, pos dlog.DLSN, reset bool) error
-	// ListSubscriptions returns every subscription of the log (a fresh map).
+	// ListSubscriptions returns every subscription of the log (a fresh
+	// map). ErrNotFound if the log does not exist.
 	ListSubscriptions(ctx context.Context, ns, log string) (map[string]Subscription, error)
 	// DeleteSubscription returns ErrNotFound if absent.
 	DeleteSubscription(ctx context.Context, ns, log, name string) error

@@ -78,7 +78,6 @@ func watch[E any](st *KVStore, ctx context.Context, key, end string, fromRev int
 					return
 				}
 				out <- e
-				fromRev = ev.KV.ModRevision + 1
 			}
 		}
 	})
