@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,4 +101,48 @@ func readEntry(t testing.TB, c *bookieclient.Client, addr string, l, e int64, wa
 	if r.Entry == nil || string(r.Entry.Payload) != string(want) {
 		t.Fatalf("read %d:%d: got %v, want payload %q", l, e, r.Entry, want)
 	}
+}
+
+// verifyEntries reads n entries (pipelined, 256 at a time) and calls check
+// on each payload; any read error or check error fails the test.
+func verifyEntries(t testing.TB, c *bookieclient.Client, addr string, n int, id func(int) (int64, int64), check func(int, []byte) error) {
+	t.Helper()
+	ctx := ctxTimeout(t, 60*time.Second)
+	sem := make(chan struct{}, 256)
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	for i := range n {
+		sem <- struct{}{}
+		l, e := id(i)
+		wg.Add(1)
+		c.Go(ctx, addr, &bookiepb.Request{Body: &bookiepb.Request_Read{Read: &bookiepb.ReadRequest{LedgerId: l, EntryId: e}}},
+			func(r *bookiepb.Response, err error) {
+				defer func() { <-sem; wg.Done() }()
+				if err == nil {
+					if en := r.GetRead().GetEntry(); en == nil || !en.Verify() || en.LedgerId != l || en.EntryId != e {
+						err = fmt.Errorf("bad entry %v", en)
+					} else {
+						err = check(i, en.Payload)
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("acknowledged entry %d:%d: %w", l, e, err)
+					}
+					mu.Unlock()
+				}
+			})
+	}
+	wg.Wait()
+	if first != nil {
+		t.Fatal(first)
+	}
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
 }

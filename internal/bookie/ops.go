@@ -287,7 +287,9 @@ func (b *Bookie) handle(ctx context.Context, req *bookiepb.Request) *bookiepb.Re
 	case *bookiepb.Request_WriteLac:
 		o = b.writeLAC(x.WriteLac)
 		if o.status == statusOK {
-			body = func(r *bookiepb.Response) { r.Body = &bookiepb.Response_WriteLac{WriteLac: &bookiepb.WriteLACResponse{}} }
+			body = func(r *bookiepb.Response) {
+				r.Body = &bookiepb.Response_WriteLac{WriteLac: &bookiepb.WriteLACResponse{}}
+			}
 		}
 	case *bookiepb.Request_Delete:
 		o = b.deleteLedger(ctx, x.Delete.LedgerId)

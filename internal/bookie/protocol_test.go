@@ -146,7 +146,9 @@ func TestFenceIncludesEarlierAdds(t *testing.T) {
 	}
 }
 
-func isFenced(err error) bool { return err != nil && bytes.Contains([]byte(err.Error()), []byte("fenced")) }
+func isFenced(err error) bool {
+	return err != nil && bytes.Contains([]byte(err.Error()), []byte("fenced"))
+}
 
 func TestRequestValidation(t *testing.T) {
 	cfg := testConfig(t, t.TempDir())
