@@ -401,4 +401,3 @@ func TestIdentity(t *testing.T) {
 		noErr(t, b.Close(), "close")
 	})
 }
-
