@@ -276,8 +276,8 @@ func (w *Writer) onAddResult(s quorum.Send, err error) {
 		// ledger for this writer.
 		w.failLocked(fmt.Errorf("ledger %d: entry %d refused by bookie %s: %w", w.id, s.EntryID, s.Bookie, err))
 	default:
-		if w.mu.ensemble[s.Index] != s.Bookie {
-			return // already replaced
+		if w.mu.ensemble[s.Index] != s.Bookie || slices.Contains(w.mu.tr.Failed(), s.Index) {
+			return // already replaced, or already waiting for a replacement
 		}
 		if !w.mu.everFailed.Has(s.Bookie) {
 			w.log.Warn("bookie failed an add; changing ensemble", "entry-id", s.EntryID, "bookie", s.Bookie, "err", err)

@@ -1,0 +1,133 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dlog-io/dlog/internal/cluster"
+)
+
+// pump adds entries to a writer from one goroutine until stopped, the
+// writer refuses an add, or max entries were added. Entry ids equal the
+// order of acceptance (one adding goroutine), so payload(tag, id) is the
+// expected content of entry id.
+type pump struct {
+	w      *Writer
+	tag    string
+	size   int
+	log    *ackLog
+	stopc  chan struct{}
+	done   chan struct{}
+	mu     sync.Mutex
+	added  int64 // entries accepted
+	refuse error // the error that ended the pump, if any
+}
+
+func startPump(t testing.TB, w *Writer, tag string, size int, max int64) *pump {
+	p := &pump{w: w, tag: tag, size: size, log: newAckLog(), stopc: make(chan struct{}), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		defer close(p.done)
+		defer cancel()
+		for e := int64(0); e < max; e++ {
+			select {
+			case <-p.stopc:
+				return
+			default:
+			}
+			data := payload(p.tag, e, p.size)
+			// ctx is cancelled by stop, ending a wait for admission.
+			if err := w.AddAsync(ctx, data, p.log.record(data)); err != nil {
+				p.mu.Lock()
+				p.refuse = err
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Lock()
+			p.added++
+			p.mu.Unlock()
+		}
+	}()
+	go func() {
+		select {
+		case <-p.stopc:
+			cancel()
+		case <-p.done:
+		}
+	}()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *pump) stop() {
+	select {
+	case <-p.stopc:
+	default:
+		close(p.stopc)
+	}
+	<-p.done
+}
+
+func (p *pump) acked() int {
+	a, _, _ := p.log.snapshot()
+	return len(a)
+}
+
+// waitAcked waits until n entries are acknowledged.
+func (p *pump) waitAcked(t testing.TB, n int) {
+	t.Helper()
+	waitUntil(t, 60*time.Second, fmt.Sprintf("%d acks", n), func() bool { return p.acked() >= n })
+}
+
+// waitSettled waits until every accepted add has its outcome.
+func (p *pump) waitSettled(t testing.TB) {
+	t.Helper()
+	p.stop()
+	waitUntil(t, 60*time.Second, "every add settled", func() bool {
+		_, _, done := p.log.snapshot()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return int64(done) == p.added
+	})
+}
+
+// copies counts the running bookies of c that return entry e of ledger id
+// with exactly want.
+func copies(t testing.TB, cl *Client, c *cluster.Cluster, id, e int64, want []byte) int {
+	t.Helper()
+	n := 0
+	for i := range c.Len() {
+		if !c.Running(i) {
+			continue
+		}
+		got, err := readDirect(t, cl, c.Addr(i), id, e)
+		if err == nil && bytes.Equal(got, want) {
+			n++
+		}
+	}
+	return n
+}
+
+// checkReadable reads every acknowledged entry back through a fresh reader
+// and compares the bytes.
+func checkReadable(t testing.TB, cl *Client, id int64, acked map[int64][]byte) {
+	t.Helper()
+	ctx := deadline(t, 60*time.Second)
+	r, err := cl.OpenReader(ctx, id)
+	must(t, err, "open reader of ledger %d", id)
+	defer r.Close()
+	for e, want := range acked {
+		if e > r.LAC() {
+			t.Fatalf("ledger %d: acknowledged entry %d is beyond the reader's LAC %d", id, e, r.LAC())
+		}
+		got, err := r.Read(ctx, e, e)
+		must(t, err, "read acknowledged entry %d", e)
+		if !bytes.Equal(got[0].Payload, want) {
+			t.Fatalf("ledger %d entry %d: read %q, acknowledged %q", id, e, got[0].Payload, want)
+		}
+	}
+}
