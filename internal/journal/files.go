@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
+	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -21,8 +23,12 @@ const (
 	fileIDDigits     = 16
 )
 
-// zeroChunkBytes is the size of each write when filling files with zeros.
-const zeroChunkBytes = 256 << 10
+// zeroChunkBytes is the size of each write when filling files with zeros;
+// every zeroWritebackBytes the filler asks for asynchronous writeback.
+const (
+	zeroChunkBytes     = 128 << 10
+	zeroWritebackBytes = 128 << 10
+)
 
 // readWindowBytes is how much replay reads at a time.
 const readWindowBytes = 1 << 20
@@ -119,15 +125,74 @@ func syncDir(fs vfs.FS, dir string) error {
 // errStopped aborts a spare preparation because the journal is closing.
 var errStopped = errors.New("journal: stopped")
 
-// writeZeros writes zeros over [from, to) of f with WriteAt. If stopc is
-// closed between chunks it returns errStopped.
-func writeZeros(f vfs.File, from, to int64, stopc <-chan struct{}) error {
+// writeZeros writes zeros over [from, to) of f with WriteAt. Before each
+// chunk it calls pace (if not nil) with the bytes written so far; an error
+// from pace (errStopped when closing) aborts the fill.
+func writeZeros(f vfs.File, from, to int64, pace func(done int64) error) error {
 	zeros := make([]byte, min(zeroChunkBytes, max(to-from, 0)))
 	for off := from; off < to; {
-		select {
-		case <-stopc:
-			return errStopped
+		if pace != nil {
+			if err := pace(off - from); err != nil {
+				return err
+			}
+		}
+		n := min(int64(len(zeros)), to-off)
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return err
+		}
+		off += n
+		if (off-from)%zeroWritebackBytes == 0 {
+			// Start writeback of what is written so far (and wait for the
+			// previous batch), so that dirty zeros never pile up into one
+			// burst that the journal's own fdatasyncs would queue behind.
+			if _, err := f.SyncTo(off); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// pageBytes is the alignment of O_DIRECT writes (4096 suits devices with
+// 512- or 4096-byte blocks), and the page size the writer pads to.
+const pageBytes = 4096
+
+// zeroFill writes zeros over [0, size) of a new file, paced by pace (see
+// writeZeros). Where it can, it writes the page-aligned bulk with O_DIRECT,
+// which costs no copy into the page cache, leaves no dirty pages to flush
+// in a burst, and does not push useful pages out of the cache. (Writes into
+// those uncached pages then would have to read the page first; the writer
+// avoids that by padding every group to a page boundary, see commit.)
+func zeroFill(f vfs.File, size int64, pace func(done int64) error) error {
+	var direct int64
+	if restore, ok := enableDirectIO(f); ok {
+		direct = size / pageBytes * pageBytes
+		err := writeZerosAligned(f, direct, pace)
+		if rerr := restore(); err == nil {
+			err = rerr
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, syscall.EINVAL): // O_DIRECT accepted but unusable
+			direct = 0
 		default:
+			return err
+		}
+	}
+	return writeZeros(f, direct, size, pace)
+}
+
+// writeZerosAligned is writeZeros over [0, to) from a page-aligned buffer,
+// as O_DIRECT requires; to must be a multiple of pageBytes.
+func writeZerosAligned(f vfs.File, to int64, pace func(done int64) error) error {
+	raw := make([]byte, zeroChunkBytes+pageBytes)
+	misalign := int(uintptr(unsafe.Pointer(unsafe.SliceData(raw))) % pageBytes)
+	zeros := raw[(pageBytes-misalign)%pageBytes:][:zeroChunkBytes]
+	for off := int64(0); off < to; {
+		if pace != nil {
+			if err := pace(off); err != nil {
+				return err
+			}
 		}
 		n := min(int64(len(zeros)), to-off)
 		if _, err := f.WriteAt(zeros[:n], off); err != nil {
@@ -139,14 +204,15 @@ func writeZeros(f vfs.File, from, to int64, stopc <-chan struct{}) error {
 }
 
 // createPreallocated creates the spare file, fills it with sizeBytes zeros
-// and fsyncs it. The caller renames it into place and syncs the directory.
-func createPreallocated(fs vfs.FS, dir string, sizeBytes int64, stopc <-chan struct{}) (vfs.File, error) {
+// (paced by pace, see writeZeros) and fsyncs it. The caller renames it into
+// place and syncs the directory.
+func createPreallocated(fs vfs.FS, dir string, sizeBytes int64, pace func(done int64) error) (vfs.File, error) {
 	name := fs.PathJoin(dir, spareFileName)
 	f, err := fs.Create(name, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
-	if err := writeZeros(f, 0, sizeBytes, stopc); err != nil {
+	if err := zeroFill(f, sizeBytes, pace); err != nil {
 		_ = f.Close()
 		_ = fs.Remove(name)
 		if errors.Is(err, errStopped) {

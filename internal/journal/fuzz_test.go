@@ -152,3 +152,11 @@ func FuzzPositionBinary(f *testing.F) {
 		}
 	})
 }
+
+func TestLengthChecksum(t *testing.T) {
+	tab := crc32.MakeTable(crc32.Castagnoli)
+	for _, n := range []uint32{0, 1, 255, 256, 1 << 20, 0xdeadbeef, ^uint32(0)} {
+		b := binary.LittleEndian.AppendUint32(nil, n)
+		must.Equal(t, crc32.Checksum(b, tab), lengthChecksum(n), "n=%d", n)
+	}
+}

@@ -36,6 +36,7 @@ type Journal struct {
 		cur         *batch        // records queued for the next group
 		queuedBytes int           // framed bytes in cur
 		spacec      chan struct{} // closed when queue room frees; nil if nobody waits
+		wakeAt      int           // >0: the writer sleeps until this many records are queued
 		replayed    bool
 		closed      bool
 		failed      error // sticky; a *FailureError
@@ -45,13 +46,7 @@ type Journal struct {
 	// then owned by the writer goroutine.
 	w writer
 
-	// prep hands preallocated spare files from the preparer goroutine to
-	// the writer. Each request on reqc gets exactly one result on resc.
-	prep struct {
-		reqc  chan struct{}    // cap 1
-		resc  chan spareResult // cap 1
-		donec chan struct{}    // closed when the preparer has exited
-	}
+	prep preparer
 
 	activeID atomic.Uint64 // file being written; 0 before Replay
 	stats    counters
@@ -63,6 +58,8 @@ type counters struct {
 	cutBytes, quarantined                atomic.Int64
 	cutPos                               atomic.Pointer[Position]
 	groupWaits                           atomic.Uint64 // times the writer waited for a group to fill
+	groupWaitTimeouts                    atomic.Uint64 // waits that ended by MaxGroupWait
+	groupWaitNanos                       atomic.Int64  // time spent waiting
 }
 
 // Stats are cumulative counts since Open.
@@ -85,6 +82,8 @@ type Stats struct {
 	ReplayCut        Position
 	ReplayCutBytes   int64
 	QuarantinedFiles int64
+
+	groupWaits uint64 // times the writer waited for a group to fill (tests)
 }
 
 // Open opens (creating if needed) the journal in cfg.Dir and locks it. It
@@ -139,9 +138,10 @@ func Open(cfg Config) (*Journal, error) {
 		met:   met,
 	}
 	j.mu.cur = &batch{}
-	j.prep.reqc = make(chan struct{}, 1)
+	j.prep.reqc = make(chan uint64, 1)
 	j.prep.resc = make(chan spareResult, 1)
 	j.prep.donec = make(chan struct{})
+	j.prep.progressc = make(chan struct{}, 1)
 	j.w.timer = time.NewTimer(time.Hour)
 	j.w.timer.Stop()
 	j.wg.Go(j.runWriter)
@@ -169,6 +169,7 @@ func (j *Journal) Stats() Stats {
 		Rolls:            j.stats.rolls.Load(),
 		ReplayCutBytes:   j.stats.cutBytes.Load(),
 		QuarantinedFiles: j.stats.quarantined.Load(),
+		groupWaits:       j.stats.groupWaits.Load(),
 	}
 	if p := j.stats.cutPos.Load(); p != nil {
 		s.ReplayCut = *p

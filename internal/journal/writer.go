@@ -46,14 +46,10 @@ type writer struct {
 	maxID         uint64 // largest file id ever used in the directory
 
 	spareRequested bool   // a request to the preparer is outstanding
+	spareGen       uint64 // number of the last request to the preparer
 	recent         [2]int // record counts of the last two groups
 	free           *batch // a spent batch kept for reuse
 	timer          *time.Timer
-}
-
-type spareResult struct {
-	file vfs.File
-	err  error
 }
 
 // Append queues rec for the next group commit. If it returns nil, done will
@@ -149,64 +145,103 @@ func (j *Journal) enqueue(rec []byte, done func(Position, error)) (<-chan struct
 	b.buf = append(append(b.buf, h[:]...), rec...)
 	b.recs = append(b.recs, queued{end: len(b.buf), done: done})
 	j.mu.queuedBytes += framed
+	signal := false
+	if w := j.mu.wakeAt; w > 0 && (len(b.recs) >= w || j.mu.queuedBytes >= j.cfg.MaxGroupBytes) {
+		j.mu.wakeAt = 0
+		signal = true
+	}
 	j.mu.Unlock()
-
-	select {
-	case j.wakec <- struct{}{}:
-	default:
+	if signal {
+		select {
+		case j.wakec <- struct{}{}:
+		default:
+		}
 	}
 	return nil, nil
 }
 
 // runWriter is the writer goroutine: it takes queued records a group at a
 // time, writes and fdatasyncs them, then runs their callbacks. It exits
-// when stopc is closed (checked between groups).
+// when stopc is closed (checked between groups: a group it has taken is
+// always finished).
 func (j *Journal) runWriter() {
 	for {
-		select {
-		case <-j.stopc:
+		b, failed := j.nextGroup()
+		if b == nil {
 			return
-		case <-j.wakec:
 		}
-		for {
-			b, failed := j.takeBatch()
-			if b == nil {
-				break
-			}
-			if failed != nil {
-				b.fail(0, failed)
-			} else {
-				j.commit(b)
-			}
-			j.recycle(b)
-			select {
-			case <-j.stopc:
-				return
-			default:
-			}
+		if failed != nil {
+			b.fail(0, failed)
+		} else {
+			j.commit(b)
 		}
+		j.recycle(b)
 	}
 }
 
-// takeBatch returns the queued records as the next group, or nil if there
-// are none or the journal is stopping. When recent groups showed
-// concurrency it first waits, up to MaxGroupWait, for about as many records
-// as they held (or MaxGroupBytes).
-func (j *Journal) takeBatch() (*batch, error) {
-	target := max(j.w.recent[0], j.w.recent[1])
+// nextGroup blocks until records are queued and returns them as the next
+// group, or returns nil once the journal is stopping. When recent groups
+// showed concurrency it first waits, up to MaxGroupWait, for about as many
+// records as they held (or MaxGroupBytes); a lone appender never waits.
+//
+// While it blocks, mu.wakeAt tells appenders how many queued records
+// should wake it, so that it is woken once per group rather than once per
+// record; while it writes, nobody signals it.
+func (j *Journal) nextGroup() (*batch, error) {
+	waiting, timedOut := false, false
+	var waitStart time.Time
+	defer func() {
+		if waiting {
+			j.w.timer.Stop()
+			j.stats.groupWaitNanos.Add(int64(time.Since(waitStart)))
+		}
+	}()
 	j.mu.Lock()
-	n := len(j.mu.cur.recs)
-	if n == 0 {
-		j.mu.Unlock()
-		return nil, nil
-	}
-	if j.mu.failed == nil && j.cfg.MaxGroupWait > 0 && target > 1 && n < target && j.mu.queuedBytes < j.cfg.MaxGroupBytes {
-		j.mu.Unlock()
-		if !j.waitForGroup(target) {
+	for {
+		select {
+		case <-j.stopc:
+			j.mu.wakeAt = 0
+			j.mu.Unlock()
 			return nil, nil
+		default:
+		}
+		wakeAt := 1
+		if n := len(j.mu.cur.recs); n > 0 {
+			// Queued records imply Replay has set up j.w (ordered by mu).
+			target := max(j.w.recent[0], j.w.recent[1])
+			if timedOut || j.mu.failed != nil || j.cfg.MaxGroupWait == 0 || target <= 1 ||
+				n >= target || j.mu.queuedBytes >= j.cfg.MaxGroupBytes {
+				return j.takeLocked()
+			}
+			if !waiting {
+				waiting = true
+				j.w.timer.Reset(j.cfg.MaxGroupWait)
+				j.stats.groupWaits.Add(1)
+				waitStart = time.Now()
+			}
+			wakeAt = target
+		}
+		j.mu.wakeAt = wakeAt
+		j.mu.Unlock()
+		var timerc <-chan time.Time
+		if waiting {
+			timerc = j.w.timer.C
+		}
+		select {
+		case <-j.stopc:
+		case <-j.wakec: // may be stale: the loop re-checks
+		case <-timerc:
+			timedOut = true
+			j.stats.groupWaitTimeouts.Add(1)
 		}
 		j.mu.Lock()
+		j.mu.wakeAt = 0
 	}
+}
+
+// takeLocked swaps the queued batch for an empty one, unlocks mu and
+// returns the batch with the sticky failure, if any.
+func (j *Journal) takeLocked() (*batch, error) {
 	b := j.mu.cur
 	next := j.w.free
 	j.w.free = nil
@@ -222,29 +257,6 @@ func (j *Journal) takeBatch() (*batch, error) {
 	failed := j.mu.failed
 	j.mu.Unlock()
 	return b, failed
-}
-
-// waitForGroup waits until target records or MaxGroupBytes are queued, or
-// MaxGroupWait has passed. It returns false if the journal is stopping.
-func (j *Journal) waitForGroup(target int) bool {
-	j.stats.groupWaits.Add(1)
-	j.w.timer.Reset(j.cfg.MaxGroupWait)
-	defer j.w.timer.Stop()
-	for {
-		select {
-		case <-j.stopc:
-			return false
-		case <-j.w.timer.C:
-			return true
-		case <-j.wakec:
-			j.mu.Lock()
-			enough := len(j.mu.cur.recs) >= target || j.mu.queuedBytes >= j.cfg.MaxGroupBytes || j.mu.failed != nil
-			j.mu.Unlock()
-			if enough {
-				return true
-			}
-		}
-	}
 }
 
 func (j *Journal) recycle(b *batch) {
@@ -283,16 +295,20 @@ func (j *Journal) commit(b *batch) {
 			continue
 		}
 		seg := b.buf[bufStart:b.recs[k-1].end]
-		base, op, err := j.writeAndSync(seg)
+		if k == len(b.recs) {
+			seg = j.padToPage(b, seg)
+		}
+		base, op, err := j.writeAndSync(seg, b.recs[k-1].end-bufStart)
 		if err != nil {
 			j.failGroup(b, start, op, err)
 			return
 		}
 		// Count before the callbacks, so that Stats covers every ack.
 		j.stats.records.Add(uint64(k - start))
-		j.stats.bytes.Add(uint64(len(seg)))
+		used := b.recs[k-1].end - bufStart
+		j.stats.bytes.Add(uint64(used))
 		j.met.records.Add(float64(k - start))
-		j.met.bytes.Add(float64(len(seg)))
+		j.met.bytes.Add(float64(used))
 		for i := start; i < k; i++ {
 			b.recs[i].done(Position{File: j.w.id, Offset: base + int64(b.recs[i].end-bufStart)}, nil)
 		}
@@ -300,10 +316,30 @@ func (j *Journal) commit(b *batch) {
 	}
 }
 
+// padToPage extends seg, the tail of b.buf, with zeros so that its write
+// ends on a page boundary of the file (or at the file's end). The padding
+// lies where the next group will go and is zero there anyway; writing it
+// means the page cache holds every page the next write touches, so no write
+// has to read a page from disk first (files are zero-filled with O_DIRECT).
+func (j *Journal) padToPage(b *batch, seg []byte) []byte {
+	end := j.w.off + int64(len(seg))
+	if j.w.headerPending {
+		end += fileHeaderSize
+	}
+	pad := min((pageBytes-end%pageBytes)%pageBytes, j.w.capacity-end)
+	if pad <= 0 {
+		return seg
+	}
+	b.buf = append(b.buf, make([]byte, pad)...)
+	return b.buf[len(b.buf)-len(seg)-int(pad):]
+}
+
 // writeAndSync writes seg at the current offset (after the file header if
-// it is pending) and fdatasyncs. It returns the offset seg was written at,
-// or the failing operation and its error.
-func (j *Journal) writeAndSync(seg []byte) (base int64, op string, err error) {
+// it is pending) and fdatasyncs. Only the first used bytes of seg are
+// records; the rest is zero padding that the next write overwrites. It
+// returns the offset seg was written at, or the failing operation and its
+// error.
+func (j *Journal) writeAndSync(seg []byte, used int) (base int64, op string, err error) {
 	f := j.w.file
 	base = j.w.off
 	if j.w.headerPending {
@@ -334,7 +370,8 @@ func (j *Journal) writeAndSync(seg []byte) (base int64, op string, err error) {
 		return 0, "sync", err
 	}
 	j.w.headerPending = false
-	j.w.off = base + int64(len(seg))
+	j.w.off = base + int64(used)
+	j.reportProgress()
 	return base, "", nil
 }
 
@@ -370,29 +407,7 @@ func (j *Journal) failGroup(b *batch, from int, op string, err error) {
 // roll switches to a new preallocated file. The current file needs no
 // sync: every group was fdatasynced, and its size never changed.
 func (j *Journal) roll() error {
-	var f vfs.File
-	var err error
-	if j.w.spareRequested {
-		j.w.spareRequested = false
-		var r spareResult
-		select {
-		case r = <-j.prep.resc: // the preparer answers every request it takes
-		case <-j.prep.donec: // unless the journal is closing
-			select {
-			case r = <-j.prep.resc:
-			default:
-				r.err = errStopped
-			}
-		}
-		f, err = r.file, r.err
-		if err != nil && !errors.Is(err, errStopped) {
-			// Preparing ahead failed; the disk may have changed since.
-			j.log.Warn("journal: preparing the next file failed; retrying now", "err", err)
-			f, err = createPreallocated(j.fs, j.cfg.Dir, j.cfg.FileSizeBytes, j.stopc)
-		}
-	} else {
-		f, err = createPreallocated(j.fs, j.cfg.Dir, j.cfg.FileSizeBytes, j.stopc)
-	}
+	f, err := j.takeSpare()
 	if err != nil {
 		return err
 	}
@@ -403,7 +418,7 @@ func (j *Journal) roll() error {
 	old := j.w.file
 	j.w = writer{
 		file: f, id: id, prev: j.w.id, capacity: j.cfg.FileSizeBytes, headerPending: true, maxID: id,
-		recent: j.w.recent, free: j.w.free, timer: j.w.timer,
+		spareGen: j.w.spareGen, recent: j.w.recent, free: j.w.free, timer: j.w.timer,
 	}
 	j.activeID.Store(id)
 	j.stats.rolls.Add(1)
@@ -435,27 +450,4 @@ func (j *Journal) installSpare(spare vfs.File, id uint64) (vfs.File, error) {
 		return nil, fmt.Errorf("open %s: %w", to, err)
 	}
 	return f, nil
-}
-
-// requestSpare asks the preparer for the next file. Called by Replay and
-// then by the writer goroutine only; at most one request is outstanding.
-func (j *Journal) requestSpare() {
-	j.w.spareRequested = true
-	j.prep.reqc <- struct{}{}
-}
-
-// runPreparer is the preparer goroutine: on request it creates the spare
-// file, zero-fills and fsyncs it, so that rolls do not stall the writer.
-// It exits when stopc is closed.
-func (j *Journal) runPreparer() {
-	defer close(j.prep.donec)
-	for {
-		select {
-		case <-j.stopc:
-			return
-		case <-j.prep.reqc:
-		}
-		f, err := createPreallocated(j.fs, j.cfg.Dir, j.cfg.FileSizeBytes, j.stopc)
-		j.prep.resc <- spareResult{file: f, err: err}
-	}
 }
