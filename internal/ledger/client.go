@@ -162,9 +162,6 @@ func (c *Client) Address(bookieID string) (addr string, ok bool) {
 		}
 	}
 	c.mu.RUnlock()
-	if addr == "" {
-		return "", false
-	}
 	if c.cfg.ResolveAddress != nil {
 		addr = c.cfg.ResolveAddress(bookieID, addr)
 	}

@@ -117,7 +117,9 @@ type Config struct {
 	BookieClient bookieclient.Config
 	// ResolveAddress, when set, maps a bookie's id and registered address
 	// to the address this client dials (e.g. through a fault-injecting
-	// proxy in tests, or NAT). It must be fast and must not block.
+	// proxy in tests, or NAT). registered is "" when no usable address is
+	// known; returning "" means unreachable. It must be fast and must not
+	// block.
 	ResolveAddress func(bookieID, registered string) string
 
 	// Logger receives events (kebab-case keys: "ledger-id", "entry-id",

@@ -112,7 +112,25 @@ type recovery struct {
 	ensemble []string // the last fragment's
 	first    int64    // the last fragment's first entry
 	key      []byte
+
+	// fenceBox receives the answers to the fencing reads and identity
+	// checks; late ones keep arriving while the tail is scanned.
+	fenceBox *inbox[fenceAnswer]
+	// identity[i] is identityUnknown until the bookie at ensemble index i
+	// proves to be the one the fragment names (identityConfirmed), or
+	// answers as another bookie or not at all (identityRejected). Recovery
+	// read answers and recovery add acks count only from confirmed
+	// members; until then they wait (see scan).
+	identity []identityState
 }
+
+type identityState int8
+
+const (
+	identityUnknown identityState = iota
+	identityConfirmed
+	identityRejected
+)
 
 // recoverData fences the last fragment and finds (and re-replicates) the
 // ledger's tail; it returns the last entry id.
@@ -125,8 +143,14 @@ func (c *Client) recoverData(ctx context.Context, id int64, md metadata.LedgerMe
 		ensemble: frag.Bookies,
 		first:    frag.FirstEntryID,
 		key:      md.MasterKey,
+		fenceBox: newInbox[fenceAnswer](),
+		identity: make([]identityState, len(frag.Bookies)),
 	}
-	lac, err := r.fence(ctx)
+	// The fence phase's requests stay live through the scan, so that a
+	// late identity check can still confirm a member.
+	fctx, cancel := context.WithTimeout(ctx, c.cfg.FenceTimeout+c.cfg.RecoveryReadTimeout)
+	defer cancel()
+	lac, err := r.fence(ctx, fctx)
 	if err != nil {
 		return 0, err
 	}
@@ -139,37 +163,79 @@ func (c *Client) recoverData(ctx context.Context, id int64, md metadata.LedgerMe
 
 type fenceAnswer struct {
 	index int
+	info  bool // the answer to the identity check, not to the fence
 	resp  *bookiepb.Response
 	err   error
+}
+
+// onIdentity records an identity check's answer.
+func (r *recovery) onIdentity(a fenceAnswer) {
+	b := r.ensemble[a.index]
+	if r.identity[a.index] != identityUnknown {
+		return
+	}
+	switch got := a.resp.GetInfo().GetBookieId(); {
+	case a.err != nil:
+		r.c.log.Debug("identity check failed", "ledger-id", r.id, "bookie", b, "err", a.err)
+		r.identity[a.index] = identityRejected
+	case got != b:
+		r.c.log.Warn("another bookie answers at a fragment member's address; ignoring it",
+			"ledger-id", r.id, "bookie", b, "answered-as", got)
+		r.identity[a.index] = identityRejected
+	default:
+		r.identity[a.index] = identityConfirmed
+	}
 }
 
 // fence sends a fencing read (entry -1, fence flag, master key) to every
 // bookie of the last fragment and waits until the answers cover every
 // write set (quorum.Params.Coverage): then no write set can give the old
 // writer Qa acks any more. It returns the highest LAC among the answers.
-func (r *recovery) fence(ctx context.Context) (int64, error) {
+//
+// Each bookie is also asked for its identity (Info, on the same stream as
+// the fence): a fence answer counts only from the bookie the fragment
+// names. A bookie whose disk was lost and that was started as a new
+// identity at the old address would otherwise answer "no such entry" for
+// data the old identity acknowledged, and recovery could cut the ledger
+// short (the limbo case of the BookKeeper TLA+ model). reqCtx bounds the
+// requests; ctx the wait.
+func (r *recovery) fence(ctx, reqCtx context.Context) (int64, error) {
 	states := make([]quorum.Response, r.p.EnsembleSize)
-	for i := range states {
-		states[i] = quorum.Pending
-	}
-	box := newInbox[fenceAnswer]()
-	fctx, cancel := context.WithTimeout(ctx, r.c.cfg.FenceTimeout)
-	defer cancel()
 	for i, b := range r.ensemble {
+		states[i] = quorum.Pending
 		addr, ok := r.c.Address(b)
 		if !ok {
 			states[i] = quorum.Failed
+			r.identity[i] = identityRejected
 			continue
 		}
+		info := &bookiepb.Request{Body: &bookiepb.Request_Info{Info: &bookiepb.InfoRequest{}}}
+		r.c.bk.Go(reqCtx, addr, info, func(resp *bookiepb.Response, err error) {
+			r.fenceBox.push(fenceAnswer{index: i, info: true, resp: resp, err: err})
+		})
+		fctx, cancel := context.WithTimeout(reqCtx, r.c.cfg.FenceTimeout)
 		req := &bookiepb.Request{Body: &bookiepb.Request_Read{Read: &bookiepb.ReadRequest{
 			LedgerId: r.id, EntryId: -1, Fence: true, MasterKey: r.key,
 		}}}
 		r.c.bk.Go(fctx, addr, req, func(resp *bookiepb.Response, err error) {
-			box.push(fenceAnswer{i, resp, err})
+			cancel()
+			r.fenceBox.push(fenceAnswer{index: i, resp: resp, err: err})
 		})
 	}
 	lac := int64(-1)
+	fenced := make([]bool, len(r.ensemble))
+	fenceLAC := make([]int64, len(r.ensemble))
 	for {
+		for i := range states {
+			switch {
+			case states[i] != quorum.Pending:
+			case r.identity[i] == identityRejected:
+				states[i] = quorum.Failed
+			case fenced[i] && r.identity[i] == identityConfirmed:
+				states[i] = quorum.Answered
+				lac = max(lac, fenceLAC[i])
+			}
+		}
 		switch r.p.Coverage(states) {
 		case quorum.Covered:
 			return lac, nil
@@ -177,36 +243,44 @@ func (r *recovery) fence(ctx context.Context) (int64, error) {
 			return 0, fmt.Errorf("recover ledger %d: %w: fencing not covered (answers by ensemble index: %v)", r.id, ErrRecoveryIncomplete, states)
 		}
 		select {
-		case <-box.ready():
+		case <-r.fenceBox.ready():
 		case <-ctx.Done():
 			return 0, fmt.Errorf("recover ledger %d: fence: %w", r.id, ctx.Err())
 		}
-		for _, a := range box.take() {
-			b := r.ensemble[a.index]
+		for _, a := range r.fenceBox.take() {
+			i, b := a.index, r.ensemble[a.index]
+			if a.info {
+				r.onIdentity(a)
+				continue
+			}
+			if states[i] != quorum.Pending {
+				continue
+			}
 			switch {
 			case a.err == nil:
 				rd := a.resp.GetRead()
 				switch {
 				case rd == nil || (rd.Entry != nil && (!rd.Entry.Verify() || rd.Entry.LedgerId != r.id)):
 					r.c.log.Warn("malformed fence answer", "ledger-id", r.id, "bookie", b)
-					states[a.index] = quorum.Failed
+					states[i] = quorum.Failed
 				case !rd.Fenced:
 					r.c.log.Error("bookie answered a fencing read without fencing", "ledger-id", r.id, "bookie", b)
-					states[a.index] = quorum.Failed
+					states[i] = quorum.Failed
 				default:
-					states[a.index] = quorum.Answered
-					lac = max(lac, rd.Lac)
+					fenced[i] = true
+					fenceLAC[i] = rd.Lac
 					if rd.Entry != nil {
-						lac = max(lac, rd.Entry.Lac)
+						fenceLAC[i] = max(fenceLAC[i], rd.Entry.Lac)
 					}
 				}
 			case bookieclient.IsExplicitNegative(a.err):
-				// The bookie never saw the ledger; the protocol makes it
-				// record the fence before answering.
-				states[a.index] = quorum.Answered
+				// The ledger is gone from this bookie (deleted); the fence
+				// is recorded all the same.
+				fenced[i] = true
+				fenceLAC[i] = -1
 			default:
 				r.c.log.Debug("fence failed", "ledger-id", r.id, "bookie", b, "err", a.err)
-				states[a.index] = quorum.Failed
+				states[i] = quorum.Failed
 			}
 		}
 	}
@@ -216,10 +290,17 @@ func (r *recovery) fence(ctx context.Context) (int64, error) {
 type recoveryEvent struct {
 	read  bool
 	entry int64
+	index int         // ensemble index of the answering bookie
 	slot  int         // read: position in the write set
 	send  quorum.Send // add
 	resp  *bookiepb.Response
 	err   error
+}
+
+// counts reports whether the answer would count toward a decision (data,
+// an explicit negative, an ack) and so must come from a confirmed member.
+func (ev recoveryEvent) counts() bool {
+	return ev.err == nil || (ev.read && bookieclient.IsExplicitNegative(ev.err))
 }
 
 // readState collects the answers to the recovery read of one entry.
@@ -232,7 +313,9 @@ type readState struct {
 // entry with quorum.DecideEntry through a quorum.Scan, and re-adds every
 // confirmed entry with the recovery flag to its whole write set through a
 // tracker; it returns once the scan found the end and every confirmed entry
-// is acknowledged by Qa bookies.
+// is acknowledged by Qa bookies. Answers from a member whose identity is not
+// confirmed yet wait for the identity check; if it fails they count as
+// unknown (reads) or as a failed member (adds).
 func (r *recovery) scan(ctx context.Context, lac int64) (int64, error) {
 	window := r.c.cfg.RecoveryWindow
 	scan := quorum.NewScan(lac, window)
@@ -245,6 +328,8 @@ func (r *recovery) scan(ctx context.Context, lac int64) (int64, error) {
 	box := newInbox[recoveryEvent]()
 	reads := make(map[int64]*readState)
 	confirmed := make(map[int64]*bookiepb.Entry) // awaiting Qa recovery adds
+	waiting := make([][]recoveryEvent, len(r.ensemble))
+	failedMember := make([]bool, len(r.ensemble))
 	fence := !bugs.On(bugs.RecoveryReadsDoNotFence)
 
 	issueRead := func(e int64) {
@@ -253,8 +338,8 @@ func (r *recovery) scan(ctx context.Context, lac int64) (int64, error) {
 		for k, idx := range r.p.WriteSet(e) {
 			st.results[k] = quorum.ReadPending
 			addr, ok := r.c.Address(r.ensemble[idx])
-			if !ok {
-				box.push(recoveryEvent{read: true, entry: e, slot: k, err: bookieclient.ErrUnavailable})
+			if !ok || r.identity[idx] == identityRejected {
+				box.push(recoveryEvent{read: true, entry: e, index: idx, slot: k, err: bookieclient.ErrUnavailable})
 				continue
 			}
 			rd := &bookiepb.ReadRequest{LedgerId: r.id, EntryId: e, Fence: fence}
@@ -264,7 +349,7 @@ func (r *recovery) scan(ctx context.Context, lac int64) (int64, error) {
 			cctx, ccancel := context.WithTimeout(rctx, r.c.cfg.RecoveryReadTimeout)
 			r.c.bk.Go(cctx, addr, &bookiepb.Request{Body: &bookiepb.Request_Read{Read: rd}}, func(resp *bookiepb.Response, err error) {
 				ccancel()
-				box.push(recoveryEvent{read: true, entry: e, slot: k, resp: resp, err: err})
+				box.push(recoveryEvent{read: true, entry: e, index: idx, slot: k, resp: resp, err: err})
 			})
 		}
 	}
@@ -277,14 +362,41 @@ func (r *recovery) scan(ctx context.Context, lac int64) (int64, error) {
 		for _, s := range sends {
 			addr, ok := r.c.Address(s.Bookie)
 			if !ok {
-				box.push(recoveryEvent{entry: e, send: s, err: bookieclient.ErrUnavailable})
+				box.push(recoveryEvent{entry: e, index: s.Index, send: s, err: bookieclient.ErrUnavailable})
 				continue
 			}
 			cctx, ccancel := context.WithTimeout(rctx, r.c.cfg.RecoveryReadTimeout)
 			r.c.bk.AddAsync(cctx, addr, add, func(err error) {
 				ccancel()
-				box.push(recoveryEvent{entry: e, send: s, err: err})
+				box.push(recoveryEvent{entry: e, index: s.Index, send: s, err: err})
 			})
+		}
+		return nil
+	}
+	// apply feeds one event whose member's identity is settled.
+	apply := func(ev recoveryEvent) error {
+		if r.identity[ev.index] == identityRejected && ev.counts() {
+			ev.resp, ev.err = nil, errUntrusted
+		}
+		if ev.read {
+			return r.onRead(ev, reads, confirmed, scan, readd)
+		}
+		if ev.err != nil {
+			if !failedMember[ev.index] {
+				failedMember[ev.index] = true
+				r.c.log.Warn("recovery add failed", "ledger-id", r.id, "entry-id", ev.entry, "bookie", ev.send.Bookie, "err", ev.err)
+			}
+			if _, err := tr.Fail(ev.send.Index); err != nil {
+				return fmt.Errorf("recover ledger %d: %w", r.id, err)
+			}
+			return nil
+		}
+		acked, err := tr.Ack(ev.entry, ev.send.Index, ev.send.Bookie)
+		if err != nil {
+			return fmt.Errorf("recover ledger %d: %w", r.id, err)
+		}
+		for e := acked.First; e <= acked.Last; e++ {
+			delete(confirmed, e)
 		}
 		return nil
 	}
@@ -297,6 +409,10 @@ func (r *recovery) scan(ctx context.Context, lac int64) (int64, error) {
 			}
 			issueRead(e)
 		}
+		if stalled := tr.Stalled(); len(stalled) > 0 {
+			return 0, fmt.Errorf("recover ledger %d: %w: re-replication of entry %d cannot reach the ack quorum %d",
+				r.id, ErrRecoveryIncomplete, stalled[0], r.p.AckQuorum)
+		}
 		switch scan.State() {
 		case quorum.ScanFailed:
 			return 0, fmt.Errorf("recover ledger %d: %w: %w", r.id, ErrRecoveryIncomplete, scan.Err())
@@ -307,37 +423,39 @@ func (r *recovery) scan(ctx context.Context, lac int64) (int64, error) {
 		}
 		select {
 		case <-box.ready():
+		case <-r.fenceBox.ready():
 		case <-ctx.Done():
 			return 0, fmt.Errorf("recover ledger %d: %w", r.id, ctx.Err())
 		}
+		for _, a := range r.fenceBox.take() {
+			if !a.info {
+				continue // a late fence answer: its LAC is no longer needed
+			}
+			r.onIdentity(a)
+			if r.identity[a.index] != identityUnknown {
+				held := waiting[a.index]
+				waiting[a.index] = nil
+				for _, ev := range held {
+					if err := apply(ev); err != nil {
+						return 0, err
+					}
+				}
+			}
+		}
 		for _, ev := range box.take() {
-			if ev.read {
-				if err := r.onRead(ev, reads, confirmed, scan, readd); err != nil {
-					return 0, err
-				}
+			if r.identity[ev.index] == identityUnknown && ev.counts() {
+				waiting[ev.index] = append(waiting[ev.index], ev)
 				continue
 			}
-			if ev.err != nil {
-				r.c.log.Warn("recovery add failed", "ledger-id", r.id, "entry-id", ev.entry, "bookie", ev.send.Bookie, "err", ev.err)
-				if _, err := tr.Fail(ev.send.Index); err != nil {
-					return 0, fmt.Errorf("recover ledger %d: %w", r.id, err)
-				}
-				if stalled := tr.Stalled(); len(stalled) > 0 {
-					return 0, fmt.Errorf("recover ledger %d: %w: re-replication of entry %d cannot reach the ack quorum %d",
-						r.id, ErrRecoveryIncomplete, stalled[0], r.p.AckQuorum)
-				}
-				continue
-			}
-			acked, err := tr.Ack(ev.entry, ev.send.Index, ev.send.Bookie)
-			if err != nil {
-				return 0, fmt.Errorf("recover ledger %d: %w", r.id, err)
-			}
-			for e := acked.First; e <= acked.Last; e++ {
-				delete(confirmed, e)
+			if err := apply(ev); err != nil {
+				return 0, err
 			}
 		}
 	}
 }
+
+// errUntrusted replaces answers from a member whose identity check failed.
+var errUntrusted = errors.New("ledger: answer from a bookie that is not the fragment member")
 
 // onRead records one recovery read answer and, once the entry is decided,
 // feeds the scan and re-adds what it confirms.

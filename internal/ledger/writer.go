@@ -197,9 +197,10 @@ func (w *Writer) AddAsync(ctx context.Context, payload []byte, done func(entryID
 		// replace them or fail the writer.
 		notify(w.changec)
 	}
+	add := op.add // failLocked may drop op.add once mu is released
 	w.mu.Unlock()
 	for _, s := range sends {
-		w.send(op.add, s)
+		w.send(add, s)
 	}
 	return nil
 }
