@@ -400,3 +400,6 @@ func (b *Bookie) Close() error {
 	})
 	return b.closeErr
 }
+
+// LongPolls is the number of ReadLAC long polls being held.
+func (b *Bookie) LongPolls() int64 { return b.longPolls.Load() }
