@@ -2,6 +2,7 @@ package bookie
 
 import (
 	"bytes"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -299,5 +300,41 @@ func TestInfo(t *testing.T) {
 	if info.BookieId != "bookie-1" || info.InstanceId != b.InstanceID() || info.InstanceId == "" ||
 		info.State != bookiepb.BookieState_BOOKIE_STATE_WRITABLE || info.Region != "eu" || info.Rack != "r1" {
 		t.Fatalf("info: %v", info)
+	}
+}
+
+func TestOverloadAndShutdown(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.MaxInFlightPerStream = 4
+	cfg.MaxEntryBytes = 1024
+	b := start(t, cfg)
+	c := newClient(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	addr := b.ListenAddr()
+	noErr(t, c.Add(ctx, addr, addReq(1, 0, -1)), "add")
+
+	t.Run("huge frame refused by gRPC", func(t *testing.T) {
+		req := &bookiepb.AddRequest{Entry: bookiepb.NewEntry(1, 1, 0, make([]byte, 1024+grpcOverheadBytes+1)), MasterKey: testKey}
+		if err := c.Add(ctx, addr, req); err == nil || errors.Is(err, bookieclient.ErrTooLarge) {
+			t.Fatalf("huge add: %v, want the stream refused", err)
+		}
+		noErr(t, c.Add(ctx, addr, addReq(1, 1, 0)), "add after the refused frame")
+	})
+
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, err := c.ReadLAC(ctx, addr, &bookiepb.ReadLACRequest{LedgerId: 1, LongPoll: true, PreviousLac: 10})
+			errs <- err
+		}()
+	}
+	waitUntil(t, 10*time.Second, "4 long polls", func() bool { return b.LongPolls() == 4 })
+	wantErr(t, c.Add(ctx, addr, addReq(1, 2, 1)), bookieclient.ErrOverloaded, "fifth request on the stream")
+	go func() { _ = b.Close() }()
+	for range 4 {
+		err := <-errs
+		if !errors.Is(err, bookieclient.ErrShuttingDown) {
+			t.Fatalf("long poll at Close: %v, want ErrShuttingDown", err)
+		}
 	}
 }
