@@ -28,7 +28,9 @@ type Config struct {
 	DialTimeout time.Duration
 	// KeepAliveTime and KeepAliveTimeout detect a dead connection (gRPC
 	// pings): shorter finds a hung member sooner, at the cost of traffic.
-	// Defaults 2 s and 2 s.
+	// etcd answers pings more frequent than its --grpc-keepalive-min-time
+	// (default 5 s) with GOAWAY "too_many_pings" and drops the connection,
+	// so KeepAliveTime must not be below that. Defaults 10 s and 3 s.
 	KeepAliveTime    time.Duration
 	KeepAliveTimeout time.Duration
 	// Logger receives this package's messages; nil discards them.
@@ -37,7 +39,7 @@ type Config struct {
 
 // DefaultConfig returns defaults for the given endpoints.
 func DefaultConfig(endpoints []string) Config {
-	return Config{Endpoints: endpoints, KeepAliveTime: 2 * time.Second, KeepAliveTimeout: 2 * time.Second}
+	return Config{Endpoints: endpoints, KeepAliveTime: 10 * time.Second, KeepAliveTimeout: 3 * time.Second}
 }
 
 // Validate checks the configuration.
@@ -90,7 +92,6 @@ func New(cfg Config) (*KV, error) {
 		DialTimeout:          cfg.DialTimeout,
 		DialKeepAliveTime:    cfg.KeepAliveTime,
 		DialKeepAliveTimeout: cfg.KeepAliveTimeout,
-		PermitWithoutStream:  true,
 		Logger:               zap.NewNop(),
 	})
 	if err != nil {
