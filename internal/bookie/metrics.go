@@ -2,8 +2,11 @@ package bookie
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dlog-io/dlog/internal/pb/bookiepb"
 )
 
 // metrics are the bookie's own Prometheus collectors (the journal and the
@@ -18,6 +21,22 @@ type metrics struct {
 	longPolls   prometheus.Gauge
 	readOnly    prometheus.Gauge
 	flushErrors prometheus.Counter
+
+	// counted caches requests' children: WithLabelValues hashes its labels
+	// on every call, and every request is counted.
+	counted sync.Map // [2]string{op, status} → prometheus.Counter
+}
+
+// count counts one answered request.
+func (m *metrics) count(op string, status bookiepb.Status) {
+	k := [2]string{op, status.String()}
+	if c, ok := m.counted.Load(k); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
+	c := m.requests.WithLabelValues(k[0], k[1])
+	m.counted.Store(k, c)
+	c.Inc()
 }
 
 func newMetrics() *metrics {

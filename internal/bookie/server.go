@@ -159,7 +159,7 @@ func (st *stream) reject(req *bookiepb.Request, status bookiepb.Status, msg stri
 		st.pending.Add(-1)
 		return
 	}
-	st.b.met.requests.WithLabelValues(opName(req), status.String()).Inc()
+	st.b.met.count(opName(req), status)
 	st.out <- outgoing{resp: response(req.Txn, status, msg)}
 }
 
@@ -174,7 +174,7 @@ func (st *stream) answer(op string, arrival time.Time, resp *bookiepb.Response) 
 	case "read":
 		b.met.readSeconds.Observe(took)
 	}
-	b.met.requests.WithLabelValues(op, resp.Status.String()).Inc()
+	b.met.count(op, resp.Status)
 	st.out <- outgoing{resp: resp, admitted: true}
 }
 
