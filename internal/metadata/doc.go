@@ -49,7 +49,7 @@
 //	cookies/<id>                      Cookie      bookie identity
 //	proxies/<id>                      Proxy       lease-bound registration
 //	ledgers/<%019d id>                Ledger      ledger metadata
-//	idgen/ledger                      (empty)     ledger id counter = the key's Version
+//	idgen/ledger                      (empty)     ledger id counter = the key's Version (never delete it)
 //	namespaces/<ns>                   Namespace
 //	logs/<ns>/<log>                   (empty)     listing entry: one key per log, nothing else
 //	logdata/<ns>/<log>/info           Log         settings

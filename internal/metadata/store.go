@@ -23,7 +23,8 @@ var (
 	// "request timed out" / "leader changed" / "no leader". Retryable; for a
 	// write the outcome is unknown: the write may have been applied. Retry
 	// writes as CAS (the retry then fails with ErrBadVersion / ErrExists if
-	// the first attempt landed, and a re-read tells).
+	// the first attempt landed, and a re-read tells). Matches
+	// dlog.ErrUnavailable too.
 	ErrUnavailable = kv.ErrUnavailable
 	// ErrClosed: the Store was closed.
 	ErrClosed = kv.ErrClosed

@@ -199,8 +199,8 @@ func TestUnreachable(t *testing.T) {
 		if !errors.Is(err, metadata.ErrUnavailable) {
 			t.Fatalf("Commit on a stopped server: %v", err)
 		}
-		if dlog.IsDefinite(err) {
-			t.Fatal("ErrUnavailable must be indeterminate")
+		if dlog.IsDefinite(err) || !errors.Is(err, dlog.ErrUnavailable) {
+			t.Fatal("ErrUnavailable must be indeterminate and match dlog.ErrUnavailable")
 		}
 		// Keepalives fail: the session ends within its TTL and the
 		// ownership with it.

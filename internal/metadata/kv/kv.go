@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/dlog-io/dlog"
 )
 
 // Errors. ErrUnavailable is the metadata package's sentinel of the same
 // name, re-exported there.
 var (
 	// ErrUnavailable: the service could not be reached or did not answer
-	// in time. Retryable; for a write the outcome is unknown.
-	ErrUnavailable = errors.New("metadata: unavailable")
+	// in time. Retryable; for a write the outcome is unknown. It matches
+	// dlog.ErrUnavailable too (same meaning, one level up).
+	ErrUnavailable error = &childError{"metadata: unavailable", dlog.ErrUnavailable}
 	// ErrLeaseNotFound: the lease expired or was revoked.
 	ErrLeaseNotFound = errors.New("metadata: lease not found")
 	// ErrCompacted: a watch's start revision is older than the history kept.
@@ -22,6 +25,15 @@ var (
 	// many ops, too large). Nothing was written.
 	ErrInvalid = errors.New("metadata: invalid request")
 )
+
+// childError is a sentinel that also matches a more general one.
+type childError struct {
+	msg    string
+	parent error
+}
+
+func (e *childError) Error() string { return e.msg }
+func (e *childError) Unwrap() error { return e.parent }
 
 // MaxTxnOps bounds If, Then and Else of one Txn each (etcd's default
 // --max-txn-ops is 128).
