@@ -49,6 +49,9 @@ type Client struct {
 		// from it.
 		rng    *mrand.Rand
 		closed bool
+		// writers are the writers not yet closed or aborted; Close aborts
+		// them.
+		writers map[*Writer]struct{}
 	}
 }
 
@@ -75,6 +78,7 @@ func New(ctx context.Context, store metadata.Store, cfg Config) (*Client, error)
 	c.mu.bookies = make(map[string]metadata.BookieInfo)
 	c.mu.known = make(map[string]string)
 	c.mu.changed = make(chan struct{})
+	c.mu.writers = make(map[*Writer]struct{})
 
 	bookies, rev, err := store.ListBookies(ctx)
 	if err != nil {
@@ -100,8 +104,9 @@ func New(ctx context.Context, store metadata.Store, cfg Config) (*Client, error)
 	return c, nil
 }
 
-// Close stops the registry watch and, if the client created its bookie
-// client, closes it (failing whatever is still in flight).
+// Close aborts the writers still open (see Writer.Abort), stops the
+// registry watch and, if the client created its bookie client, closes it
+// (failing whatever is still in flight). Readers need no closing.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.mu.closed {
@@ -109,7 +114,14 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.mu.closed = true
+	writers := make([]*Writer, 0, len(c.mu.writers))
+	for w := range c.mu.writers {
+		writers = append(writers, w)
+	}
 	c.mu.Unlock()
+	for _, w := range writers {
+		w.Abort()
+	}
 	c.cancel()
 	c.wg.Wait()
 	if c.ownBK {
@@ -355,7 +367,27 @@ func (c *Client) Create(ctx context.Context, opts CreateOptions) (*Writer, error
 		return nil, fmt.Errorf("create ledger %d: %w", id, err)
 	}
 	c.log.Debug("ledger created", "ledger-id", id, "ensemble", ensemble, "params", p.String())
-	return newWriter(c, id, md, ver)
+	w, err := newWriter(c, id, md, ver)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	closed := c.mu.closed
+	if !closed {
+		c.mu.writers[w] = struct{}{}
+	}
+	c.mu.Unlock()
+	if closed {
+		w.Abort()
+		return nil, fmt.Errorf("create ledger %d: %w", id, ErrClosed)
+	}
+	return w, nil
+}
+
+func (c *Client) forgetWriter(w *Writer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.mu.writers, w)
 }
 
 // Metadata reads a ledger's metadata. ErrNoLedger if it does not exist.

@@ -254,10 +254,12 @@ func updateLedger(ctx context.Context, c *Client, id int64, ver metadata.Version
 		if ctx.Err() != nil {
 			return 0, metadata.LedgerMetadata{}, ctx.Err()
 		}
-		if !errors.Is(err, metadata.ErrBadVersion) && !errors.Is(err, metadata.ErrUnavailable) {
+		if !errors.Is(err, metadata.ErrBadVersion) && !errors.Is(err, metadata.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
 			return 0, metadata.LedgerMetadata{}, err
 		}
-		transient := errors.Is(err, metadata.ErrUnavailable)
+		// A call that ran out of its own time is as unknown as an
+		// unreachable service.
+		transient := errors.Is(err, metadata.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 		cctx, cancel = context.WithTimeout(ctx, c.cfg.MetadataTimeout)
 		cur, curVer, gerr := c.store.GetLedger(cctx, id)
 		cancel()

@@ -494,6 +494,7 @@ func (w *Writer) stop() {
 		w.cancel()
 	})
 	w.wg.Wait()
+	w.c.forgetWriter(w)
 }
 
 // notify does a non-blocking send on a capacity-1 signal channel.
