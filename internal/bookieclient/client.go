@@ -104,6 +104,7 @@ func (c *Client) conn(addr string) (*conn, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, addr, err)
 	}
 	cn := &conn{addr: addr, cc: cc, client: bookiepb.NewBookieClient(cc), maxPending: c.cfg.MaxPendingPerBookie, log: c.log}
+	cn.base, cn.cancelBase = context.WithCancel(context.Background())
 	cn.mu.pending = make(map[uint64]*call)
 	c.mu.conns[addr] = cn
 	return cn, nil

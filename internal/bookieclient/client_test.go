@@ -401,3 +401,49 @@ func TestStatusErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSilentBookie: a bookie that accepts TCP connections but never
+// speaks cannot hold a request past its deadline, and Close does not wait
+// for the connection attempt.
+func TestSilentBookie(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	defer func() {
+		ln.Close()
+		wg.Wait()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	c, err := bookieclient.New(bookieclient.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		err := c.Add(ctx, ln.Addr().String(), add(1, 0))
+		cancel()
+		if !errors.Is(err, bookieclient.ErrTimeout) {
+			t.Fatalf("add to a silent bookie: %v, want ErrTimeout", err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -26,9 +26,18 @@ type conn struct {
 
 	sendMu sync.Mutex // serialises stream.Send (not safe concurrently)
 
+	// base is the parent of every stream's context; close cancels it, which
+	// also aborts a stream being opened.
+	base       context.Context
+	cancelBase context.CancelFunc
+	// wg tracks the receive goroutines and the stream openers; close waits.
+	wg sync.WaitGroup
+
 	mu struct {
 		sync.Mutex
 		stream  *stream
+		opening chan struct{} // non-nil while a stream is being opened; closed when done
+		openErr error         // why the last open failed
 		pending map[uint64]*call
 		nextTxn uint64
 		closed  bool
@@ -49,21 +58,26 @@ type call struct {
 }
 
 func (cn *conn) send(ctx context.Context, req *bookiepb.Request, done func(*bookiepb.Response, error)) {
+	st, err := cn.getStream(ctx)
+	if err != nil {
+		done(nil, err)
+		return
+	}
 	cn.mu.Lock()
 	if cn.mu.closed {
 		cn.mu.Unlock()
 		done(nil, ErrClosed)
 		return
 	}
+	if cn.mu.stream != st {
+		// It broke since getStream returned; its calls were failed.
+		cn.mu.Unlock()
+		done(nil, fmt.Errorf("%w: %s: stream broke", ErrUnavailable, cn.addr))
+		return
+	}
 	if len(cn.mu.pending) >= cn.maxPending {
 		cn.mu.Unlock()
 		done(nil, fmt.Errorf("%w: %s: %d requests pending", ErrOverloaded, cn.addr, cn.maxPending))
-		return
-	}
-	st, err := cn.streamLocked()
-	if err != nil {
-		cn.mu.Unlock()
-		done(nil, err)
 		return
 	}
 	cn.mu.nextTxn++
@@ -96,21 +110,67 @@ func (cn *conn) send(ctx context.Context, req *bookiepb.Request, done func(*book
 	}
 }
 
-// streamLocked returns the live stream, opening one if needed.
-func (cn *conn) streamLocked() (*stream, error) {
-	if cn.mu.stream != nil {
+// getStream returns the live stream, opening one if needed. Opening runs
+// on a goroutine of its own (gRPC may block while it connects) that every
+// caller waits for, each no longer than its own ctx: an unreachable bookie
+// never holds conn.mu, nor a request past its deadline.
+func (cn *conn) getStream(ctx context.Context) (*stream, error) {
+	cn.mu.Lock()
+	if cn.mu.closed {
+		cn.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if st := cn.mu.stream; st != nil {
+		cn.mu.Unlock()
+		return st, nil
+	}
+	opening := cn.mu.opening
+	if opening == nil {
+		opening = make(chan struct{})
+		cn.mu.opening = opening
+		cn.wg.Go(func() { cn.open(opening) })
+	}
+	cn.mu.Unlock()
+	select {
+	case <-opening:
+	case <-ctx.Done():
+		err := ctx.Err()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: %s: connecting: %v", ErrTimeout, cn.addr, err)
+		}
+		return nil, err
+	}
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	switch {
+	case cn.mu.closed:
+		return nil, ErrClosed
+	case cn.mu.stream != nil:
 		return cn.mu.stream, nil
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, cn.addr, cn.mu.openErr)
+}
+
+// open opens a stream and installs it, then closes opening.
+func (cn *conn) open(opening chan struct{}) {
+	ctx, cancel := context.WithCancel(cn.base)
 	s, err := cn.client.Stream(ctx)
-	if err != nil {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	defer close(opening)
+	cn.mu.opening = nil
+	switch {
+	case err != nil:
 		cancel()
-		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, cn.addr, err)
+		cn.mu.openErr = err
+	case cn.mu.closed:
+		cancel()
+		cn.mu.openErr = ErrClosed
+	default:
+		st := &stream{s: s, cancel: cancel, done: make(chan struct{})}
+		cn.mu.stream = st
+		cn.wg.Go(func() { cn.receive(st) })
 	}
-	st := &stream{s: s, cancel: cancel, done: make(chan struct{})}
-	cn.mu.stream = st
-	go cn.receive(st)
-	return st, nil
 }
 
 // take removes a pending call and returns it with its ctx-watcher stop
@@ -183,9 +243,10 @@ func (cn *conn) close() {
 	cn.mu.closed = true
 	st := cn.mu.stream
 	cn.mu.Unlock()
+	cn.cancelBase()
 	if st != nil {
 		cn.breakStream(st, ErrClosed)
-		<-st.done
 	}
+	cn.wg.Wait() // receive loops of every stream, and an open in progress
 	cn.cc.Close()
 }
