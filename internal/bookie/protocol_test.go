@@ -338,3 +338,34 @@ func TestOverloadAndShutdown(t *testing.T) {
 		}
 	}
 }
+
+func TestLongPollWaitersBounded(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.MaxLongPollWaiters = 2
+	b := start(t, cfg)
+	c := newClient(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	addr := b.ListenAddr()
+	noErr(t, c.Add(ctx, addr, addReq(1, 0, -1)), "add")
+	noErr(t, c.Add(ctx, addr, addReq(1, 1, 0)), "add") // LAC 0
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := c.ReadLAC(ctx, addr, &bookiepb.ReadLACRequest{LedgerId: 1, LongPoll: true, PreviousLac: 0})
+			done <- err
+		}()
+	}
+	waitUntil(t, 10*time.Second, "2 long polls", func() bool { return b.LongPolls() == 2 })
+	_, err := c.ReadLAC(ctx, addr, &bookiepb.ReadLACRequest{LedgerId: 1, LongPoll: true, PreviousLac: 0})
+	wantErr(t, err, bookieclient.ErrOverloaded, "third long poll")
+	// A long poll that need not wait is not a waiter.
+	r, err := c.ReadLAC(ctx, addr, &bookiepb.ReadLACRequest{LedgerId: 1, LongPoll: true, PreviousLac: -1})
+	noErr(t, err, "read-lac already satisfied")
+	if r.Lac != 0 {
+		t.Fatalf("lac %d, want 0", r.Lac)
+	}
+	noErr(t, c.Add(ctx, addr, addReq(1, 2, 1)), "add waking the polls")
+	for range 2 {
+		noErr(t, <-done, "woken poll")
+	}
+}
