@@ -252,7 +252,7 @@ func TestLongPollReadLAC(t *testing.T) {
 		}
 	})
 	t.Run("expires with the unchanged LAC", func(t *testing.T) {
-		short := ctxTimeout(t, 400*time.Millisecond)
+		short := ctxTimeout(t, time.Second) // held 750 ms; 250 ms for the answer
 		r, err := c.ReadLAC(short, addr, &bookiepb.ReadLACRequest{LedgerId: 3, LongPoll: true, PreviousLac: 2})
 		noErr(t, err, "long poll")
 		if r.Lac != 2 || r.Entry != nil {
