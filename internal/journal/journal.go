@@ -60,6 +60,7 @@ type counters struct {
 	groupWaits                           atomic.Uint64 // times the writer waited for a group to fill
 	groupWaitTimeouts                    atomic.Uint64 // waits that ended by MaxGroupWait
 	groupWaitNanos                       atomic.Int64  // time spent waiting
+	spareWaits                           atomic.Uint64 // rolls that waited for the next file
 }
 
 // Stats are cumulative counts since Open.

@@ -69,6 +69,9 @@ func (j *Journal) takeSpare() (vfs.File, error) {
 	default:
 	}
 	var r spareResult
+	if len(j.prep.resc) == 0 {
+		j.stats.spareWaits.Add(1)
+	}
 	select {
 	case r = <-j.prep.resc: // the preparer answers every request it takes
 	case <-j.prep.donec: // unless the journal is closing
