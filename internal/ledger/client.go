@@ -52,7 +52,11 @@ type Client struct {
 		// writers are the writers not yet closed or aborted; Close aborts
 		// them.
 		writers map[*Writer]struct{}
+		// readPolicy orders read sets; rebuilt on registry changes and used
+		// under orderMu (policies are not safe for concurrent use).
+		readPolicy placement.Policy
 	}
+	orderMu sync.Mutex
 }
 
 // New returns a client on store. It lists the registered bookies before it
@@ -195,8 +199,7 @@ func (c *Client) replaceBookies(bs []metadata.BookieInfo) {
 		c.mu.bookies[b.ID] = b
 		c.mu.known[b.ID] = b.Address
 	}
-	close(c.mu.changed)
-	c.mu.changed = make(chan struct{})
+	c.registryChangedLocked()
 }
 
 func (c *Client) applyBookieEvent(ev metadata.BookieEvent) {
@@ -209,8 +212,7 @@ func (c *Client) applyBookieEvent(ev metadata.BookieEvent) {
 	case metadata.EventDelete:
 		delete(c.mu.bookies, ev.Bookie.ID)
 	}
-	close(c.mu.changed)
-	c.mu.changed = make(chan struct{})
+	c.registryChangedLocked()
 }
 
 // watchRegistry keeps c.mu.bookies current until ctx ends. A lagged or
@@ -255,10 +257,25 @@ func (c *Client) watchRegistry(ctx context.Context, rev int64) {
 func (c *Client) withPolicy(fn func(placement.Policy) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	p, err := c.policyLocked()
+	if err != nil {
+		return err
+	}
+	return fn(p)
+}
+
+// snapshotLocked is the registry as placement sees it.
+func (c *Client) snapshotLocked() []placement.Bookie {
 	snap := make([]placement.Bookie, 0, len(c.mu.bookies))
 	for _, b := range c.mu.bookies {
 		snap = append(snap, placement.Bookie{ID: b.ID, Region: b.Region, Rack: b.Rack, Writable: b.State == metadata.BookieWritable})
 	}
+	return snap
+}
+
+// policyLocked builds the configured policy over the current registry.
+func (c *Client) policyLocked() (placement.Policy, error) {
+	snap := c.snapshotLocked()
 	var (
 		p   placement.Policy
 		err error
@@ -271,23 +288,35 @@ func (c *Client) withPolicy(fn func(placement.Policy) error) error {
 	default:
 		p, err = placement.NewDefault(snap, c.mu.rng)
 	}
-	if err != nil {
-		return err
-	}
-	return fn(p)
+	return p, err
 }
 
-// readOrder returns the bookies of a write set in the order reads try them.
+// readOrder returns the bookies of a write set in the order reads try them:
+// placement.ReorderReadSet with the client's region and rack.
 func (c *Client) readOrder(writeSet []string) []string {
-	var out []string
-	err := c.withPolicy(func(p placement.Policy) error {
-		out = p.ReorderReadSet(writeSet, c.cfg.Region, c.cfg.Rack)
-		return nil
-	})
-	if err != nil {
+	c.mu.RLock()
+	p := c.mu.readPolicy
+	c.mu.RUnlock()
+	if p == nil {
 		return slices.Clone(writeSet)
 	}
-	return out
+	c.orderMu.Lock()
+	defer c.orderMu.Unlock()
+	return p.ReorderReadSet(writeSet, c.cfg.Region, c.cfg.Rack)
+}
+
+// registryChangedLocked rebuilds what depends on the registry and wakes
+// its waiters.
+func (c *Client) registryChangedLocked() {
+	// The read-order policy draws no random numbers; a private source
+	// keeps the placement sequence independent of reads.
+	c.mu.readPolicy = nil
+	snap := c.snapshotLocked()
+	if p, err := placement.NewDefault(snap, mrand.New(mrand.NewPCG(1, 2))); err == nil {
+		c.mu.readPolicy = p
+	}
+	close(c.mu.changed)
+	c.mu.changed = make(chan struct{})
 }
 
 // replacements picks a replacement for every index of failed it can,

@@ -272,7 +272,8 @@ func updateLedger(ctx context.Context, c *Client, id int64, ver metadata.Version
 			}
 			transient = true
 		case curVer == ver:
-			// Our write did not land; retry it.
+			// Our write did not land; retry it (after a pause).
+			transient = true
 		case sameLedger(cur, next):
 			return curVer, cur, nil // an earlier attempt landed
 		default:

@@ -77,7 +77,10 @@ func (c *Client) recover(ctx context.Context, id int64) (metadata.LedgerMetadata
 		next := cloneMetadata(md)
 		next.State = metadata.LedgerClosed
 		next.LastEntryID = last
-		next.Length = -1
+		next.Length = -1 // unknown: see the package documentation
+		if last < 0 {
+			next.Length = 0
+		}
 		_, cur, err := updateLedger(ctx, c, id, ver, next)
 		switch {
 		case err == nil:

@@ -479,7 +479,7 @@ func (w *Writer) closeMetadata(ctx context.Context) (metadata.LedgerMetadata, er
 // Abort stops the writer without closing the ledger (as a crash would):
 // pending adds fail with an indeterminate ErrClosed and the ledger stays
 // OPEN until someone recovers it. Safe to call more than once, and after
-// Close.
+// Close; never from an add callback (it waits for the delivery goroutine).
 func (w *Writer) Abort() {
 	w.mu.Lock()
 	w.failLocked(dlog.Indeterminate(fmt.Errorf("ledger %d: writer aborted: %w", w.id, ErrClosed)))
