@@ -1,0 +1,177 @@
+package namespace
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/dlog-io/dlog"
+	"github.com/dlog-io/dlog/internal/cluster"
+	"github.com/dlog-io/dlog/internal/ledger"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testLogger logs warnings and errors to the test's output
+// (DLOG_TEST_LOG=debug for everything).
+func testLogger(t testing.TB) *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("DLOG_TEST_LOG") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: level}))
+}
+
+func quietLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("DLOG_TEST_LOG") == "debug" {
+		return testLogger(t)
+	}
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
+}
+
+// startCluster starts n real bookies (behind fault proxies) and a
+// metadata store ("memory:" or "embedded:").
+func startCluster(t testing.TB, n int, md string) *cluster.Cluster {
+	t.Helper()
+	cfg := cluster.DefaultConfig(t.TempDir())
+	cfg.Bookies = n
+	cfg.Metadata = md
+	cfg.Logger = quietLogger(t)
+	c, err := cluster.Start(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("start cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Logf("close cluster: %v", err)
+		}
+	})
+	return c
+}
+
+// testConfig is the namespace configuration of the tests: short timeouts
+// so failures are noticed quickly (they never decide an assertion).
+func testConfig(t testing.TB, c *cluster.Cluster) Config {
+	cfg := DefaultConfig("")
+	cfg.Store = c.Store()
+	lcfg := ledger.DefaultConfig()
+	lcfg.AddTimeout = 2 * time.Second
+	lcfg.FenceTimeout = 2 * time.Second
+	lcfg.RecoveryReadTimeout = 2 * time.Second
+	lcfg.ReadTimeout = 2 * time.Second
+	lcfg.LongPollTimeout = 2 * time.Second
+	lcfg.MetadataTimeout = 5 * time.Second
+	lcfg.Logger = quietLogger(t)
+	cfg.LedgerConfig = &lcfg
+	cfg.GCInterval = 0
+	cfg.SessionTTL = 5 * time.Second
+	cfg.RetryMin = 20 * time.Millisecond
+	cfg.RetryMax = 500 * time.Millisecond
+	cfg.ReaderRelistInterval = time.Second
+	cfg.Logger = testLogger(t)
+	cfg.testHooks = &testHooks{}
+	return cfg
+}
+
+// openNS opens a namespace on the cluster; the test's cleanup closes it.
+func openNS(t testing.TB, c *cluster.Cluster, tune ...func(*Config)) *Namespace {
+	t.Helper()
+	cfg := testConfig(t, c)
+	for _, f := range tune {
+		f(&cfg)
+	}
+	n, err := Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("open namespace: %v", err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// deadline is t.Context() bounded by d: every wait in a test has one.
+func deadline(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func must(t testing.TB, err error, format string, args ...any) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", fmt.Sprintf(format, args...), err)
+	}
+}
+
+func wantErr(t testing.TB, err, want error, what string) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: err = %v; want %v", what, err, want)
+	}
+}
+
+// payload encodes a record id (8 bytes) padded to size bytes, so a reader
+// can tell which write it sees.
+func payload(id uint64, size int) []byte {
+	p := make([]byte, max(size, 8))
+	binary.BigEndian.PutUint64(p, id)
+	for i := 8; i < len(p); i++ {
+		p[i] = byte(id + uint64(i))
+	}
+	return p
+}
+
+func payloadID(t testing.TB, p []byte) uint64 {
+	t.Helper()
+	if len(p) < 8 {
+		t.Fatalf("payload of %d bytes", len(p))
+	}
+	id := binary.BigEndian.Uint64(p)
+	for i := 8; i < len(p); i++ {
+		if p[i] != byte(id+uint64(i)) {
+			t.Fatalf("payload of record %d corrupt at byte %d", id, i)
+		}
+	}
+	return id
+}
+
+// createLog creates a log or fails the test.
+func createLog(t testing.TB, n *Namespace, log string) {
+	t.Helper()
+	must(t, n.CreateLog(t.Context(), log, LogOptions{}), "create log %s", log)
+}
+
+// readN reads exactly k records or fails the test.
+func readN(t testing.TB, ctx context.Context, r *Reader, k int) []dlog.ReadRecord {
+	t.Helper()
+	out := make([]dlog.ReadRecord, 0, k)
+	for len(out) < k {
+		recs, err := r.NextBatch(ctx, k-len(out))
+		if err != nil {
+			t.Fatalf("read record %d of %d: %v", len(out), k, err)
+		}
+		out = append(out, recs...)
+	}
+	return out
+}
+
+// checkSequence checks DLSN order and consecutive sequence ids.
+func checkSequence(t testing.TB, recs []dlog.ReadRecord) {
+	t.Helper()
+	for i := 1; i < len(recs); i++ {
+		if !recs[i-1].DLSN.Less(recs[i].DLSN) {
+			t.Fatalf("record %d at %v after %v", i, recs[i].DLSN, recs[i-1].DLSN)
+		}
+		if recs[i].SequenceID != recs[i-1].SequenceID+1 {
+			t.Fatalf("record %d: sequence id %d after %d", i, recs[i].SequenceID, recs[i-1].SequenceID)
+		}
+	}
+}
