@@ -31,9 +31,9 @@ func crashConfig(t testing.TB, fs vfs.FS) Config {
 // byte-identical and in order, after everything that survived earlier
 // crashes, and that nothing but a prefix of the run's append order is.
 func TestCrashKeepsAcknowledged(t *testing.T) {
-	iterations := 150
+	iterations := 600
 	if testing.Short() {
-		iterations = 30
+		iterations = 40
 	}
 	seed := *crashSeed
 	if seed == 0 {

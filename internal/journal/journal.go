@@ -18,15 +18,18 @@ import (
 // Lock order: replayMu before mu. The writer goroutine takes only mu, and
 // never while calling callbacks or doing I/O.
 type Journal struct {
-	cfg    Config
-	fs     vfs.FS
-	log    *slog.Logger
-	lock   io.Closer
-	stopc  chan struct{} // closed by Close
-	wakec  chan struct{} // cap 1: "records are queued", coalesced
-	wg     sync.WaitGroup
-	met    *metrics
-	closed sync.Once
+	cfg   Config
+	fs    vfs.FS
+	log   *slog.Logger
+	lock  io.Closer
+	stopc chan struct{} // closed by Close
+	wakec chan struct{} // cap 1: "records are queued", coalesced
+	wg    sync.WaitGroup
+	met   *metrics
+	// groupFullBytes of queued records end a group-commit wait:
+	// MaxGroupBytes, or half the queue if that is smaller.
+	groupFullBytes int
+	closed         sync.Once
 
 	// replayMu serialises Replay with Close.
 	replayMu sync.Mutex
@@ -137,6 +140,8 @@ func Open(cfg Config) (*Journal, error) {
 		stopc: make(chan struct{}),
 		wakec: make(chan struct{}, 1),
 		met:   met,
+
+		groupFullBytes: max(1, min(cfg.MaxGroupBytes, cfg.MaxQueueBytes/2)),
 	}
 	j.mu.cur = &batch{}
 	j.prep.reqc = make(chan uint64, 1)

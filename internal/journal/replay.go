@@ -2,6 +2,7 @@ package journal
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -51,7 +52,7 @@ func (j *Journal) Replay(from Position, fn func(pos, next Position, rec []byte) 
 	if err != nil {
 		return err
 	}
-	var res scanResult
+	var res, prev scanResult
 	prevID := uint64(0)
 	for i, id := range listing.files {
 		if id < from.File {
@@ -62,9 +63,24 @@ func (j *Journal) Replay(from Position, fn func(pos, next Position, rec []byte) 
 			return err
 		}
 		if stop {
+			if res.end.Offset == 0 && res.dirtyEnd > 0 {
+				// Unusable from its first byte (bad header, or it follows a
+				// missing file): rename the whole file aside rather than
+				// zero it, and end at the previous file's clean end.
+				bad, reason := res.end.File, res.reason
+				res = prev
+				res.quarantineFrom, res.cutAt, res.reason = bad, Position{File: bad}, reason
+			}
 			break
 		}
-		prevID = id
+		prevID, prev = id, res
+	}
+	switch {
+	case res.quarantineFrom != 0:
+	case res.found:
+		res.quarantineFrom, res.cutAt = res.end.File+1, res.end
+	default: // nothing at or after from: nothing to cut
+		res.quarantineFrom = math.MaxUint64
 	}
 	if err := j.cut(listing, res); err != nil {
 		return err
@@ -87,6 +103,9 @@ type scanResult struct {
 	reason   string   // why the replay stopped early; "" for a clean end
 	headerOK bool     // end.File has a valid header
 	jumped   bool     // damage before from was skipped in end.File
+
+	quarantineFrom uint64   // files from this id on are renamed aside
+	cutAt          Position // the first byte not replayed, for reporting
 }
 
 // scanFile replays one file. first is true for the first file at or after
@@ -201,12 +220,9 @@ func (j *Journal) endAt(fr *fileReader, id uint64, off int64, reason string, res
 // zeroed and synced. That order keeps a crash in between from leaving a
 // clean-looking end followed by later files.
 func (j *Journal) cut(listing dirListing, res scanResult) error {
-	if !res.found {
-		return nil
-	}
 	var cutBytes, quarantined int64
 	for _, id := range listing.files {
-		if id <= res.end.File {
+		if id < res.quarantineFrom {
 			continue
 		}
 		from := j.fs.PathJoin(j.cfg.Dir, fileName(id))
@@ -223,7 +239,7 @@ func (j *Journal) cut(listing dirListing, res scanResult) error {
 			return fmt.Errorf("journal: cut: %w", err)
 		}
 	}
-	if res.dirtyEnd > res.end.Offset {
+	if res.found && res.dirtyEnd > res.end.Offset {
 		name := j.fs.PathJoin(j.cfg.Dir, fileName(res.end.File))
 		f, err := j.fs.OpenReadWrite(name, vfs.WriteCategoryUnspecified)
 		if err != nil {
@@ -243,10 +259,10 @@ func (j *Journal) cut(listing dirListing, res scanResult) error {
 	}
 	if cutBytes > 0 || quarantined > 0 {
 		j.log.Warn("journal: cut the journal at the first torn or bad record",
-			"file-id", res.end.File, "offset", res.end.Offset, "reason", res.reason,
+			"file-id", res.cutAt.File, "offset", res.cutAt.Offset, "reason", res.reason,
 			"bytes-cut", cutBytes, "files-quarantined", quarantined)
-		end := res.end
-		j.stats.cutPos.Store(&end)
+		cutAt := res.cutAt
+		j.stats.cutPos.Store(&cutAt)
 		j.stats.cutBytes.Store(cutBytes)
 		j.stats.quarantined.Store(quarantined)
 	}
@@ -293,12 +309,18 @@ func (j *Journal) setupWriter(listing dirListing, from Position, res scanResult)
 		j.activeID.Store(end.File)
 		return nil
 	}
+	// The previous file in the chain: where the replay ended, or else the
+	// last file before from (files at or after from are absent or were
+	// renamed aside).
 	var prev uint64
-	switch {
-	case res.found:
+	if res.found {
 		prev = end.File
-	case len(listing.files) > 0:
-		prev = listing.files[len(listing.files)-1]
+	} else {
+		for _, id := range listing.files {
+			if id < from.File {
+				prev = id
+			}
+		}
 	}
 	f, err := createPreallocated(j.fs, j.cfg.Dir, j.cfg.FileSizeBytes, nil)
 	if err == nil {

@@ -53,11 +53,13 @@ type writer struct {
 }
 
 // Append queues rec for the next group commit. If it returns nil, done will
-// be called exactly once, on the journal's goroutine, with the position just
-// after the record and a nil error once an fdatasync covering the record
-// has returned, or with an error (ErrClosed, or one matching ErrFailed)
-// otherwise. Callbacks run in append order; they must be quick and must not
-// call back into the journal's blocking methods (Close, AppendSync).
+// be called exactly once, with the position just after the record and a nil
+// error once an fdatasync covering the record has returned, or with an
+// error (ErrClosed, or one matching ErrFailed) otherwise. Callbacks run in
+// append order on the journal's writer goroutine (except for records that
+// Close fails with ErrClosed: those run on the goroutine calling Close).
+// They must be quick: the next group waits for them. They may call Append
+// but must not call Close or AppendSync.
 //
 // If Append returns an error (ErrEmptyRecord, ErrRecordTooLarge,
 // ErrOverloaded, ErrNotReplayed, ErrClosed or the sticky failure), the
@@ -138,7 +140,13 @@ func (j *Journal) enqueue(rec []byte, done func(Position, error)) (<-chan struct
 			j.mu.spacec = make(chan struct{})
 		}
 		c := j.mu.spacec
+		// A full queue is a full group: do not let the writer keep waiting.
+		signal := j.mu.wakeAt > 0
+		j.mu.wakeAt = 0
 		j.mu.Unlock()
+		if signal {
+			j.wake()
+		}
 		return c, ErrOverloaded
 	}
 	b := j.mu.cur
@@ -146,18 +154,23 @@ func (j *Journal) enqueue(rec []byte, done func(Position, error)) (<-chan struct
 	b.recs = append(b.recs, queued{end: len(b.buf), done: done})
 	j.mu.queuedBytes += framed
 	signal := false
-	if w := j.mu.wakeAt; w > 0 && (len(b.recs) >= w || j.mu.queuedBytes >= j.cfg.MaxGroupBytes) {
+	if w := j.mu.wakeAt; w > 0 && (len(b.recs) >= w || j.mu.queuedBytes >= j.groupFullBytes) {
 		j.mu.wakeAt = 0
 		signal = true
 	}
 	j.mu.Unlock()
 	if signal {
-		select {
-		case j.wakec <- struct{}{}:
-		default:
-		}
+		j.wake()
 	}
 	return nil, nil
+}
+
+// wake signals the writer; signals coalesce.
+func (j *Journal) wake() {
+	select {
+	case j.wakec <- struct{}{}:
+	default:
+	}
 }
 
 // runWriter is the writer goroutine: it takes queued records a group at a
@@ -210,7 +223,7 @@ func (j *Journal) nextGroup() (*batch, error) {
 			// Queued records imply Replay has set up j.w (ordered by mu).
 			target := max(j.w.recent[0], j.w.recent[1])
 			if timedOut || j.mu.failed != nil || j.cfg.MaxGroupWait == 0 || target <= 1 ||
-				n >= target || j.mu.queuedBytes >= j.cfg.MaxGroupBytes {
+				n >= target || j.mu.queuedBytes >= j.groupFullBytes {
 				return j.takeLocked()
 			}
 			if !waiting {
