@@ -28,10 +28,13 @@ import (
 // yields anything after it. It then cuts the journal there, durably: later
 // journal files are renamed aside (<id>.journal.cut, removed by a later
 // ReleaseBefore), and the rest of the damaged file is overwritten with
-// zeros, so that no later Replay can get past the cut. The cut is logged
-// as a warning and reported by Stats. New appends go after the cut, or into
-// a fresh file when the cut lies before from or in a file whose header is
-// damaged.
+// zeros (or, if it is unusable from its first byte, it is renamed aside
+// too), so that no later Replay can get past the cut. The cut is logged as
+// a warning and reported by Stats. New appends go after the cut, or into a
+// fresh file when the cut lies before from or damage was skipped.
+//
+// A later Replay from a position before from may stop at damage that this
+// one skipped, and cut there; replay from the newest durable mark.
 //
 // A read error is returned as is; nothing is cut.
 func (j *Journal) Replay(from Position, fn func(pos, next Position, rec []byte) error) error {
