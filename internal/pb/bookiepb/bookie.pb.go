@@ -5,6 +5,23 @@
 // may come back in any order. Each request carries its own deadline
 // (timeout_ms, relative to its arrival at the bookie).
 //
+// Framing. Batches (the data path) carries Requests and Responses messages,
+// each a batch of one or more Request / Response in order; Stream carries
+// one Request or Response per gRPC message. The two differ only in
+// framing: a batch means nothing beyond its members (they are handled and
+// answered one by one, exactly as if sent in separate messages, and a
+// batch's answers may arrive in several Responses, mixed with other
+// requests' answers). A sender puts in one message whatever it has ready
+// and never waits for more (batching comes from load, not from delay), and
+// keeps a message under 32 KiB of encoded members unless a single member
+// is larger (then it travels alone): so every batch fits in the bookie's
+// message limit (largest entry + 64 KiB). A bookie serves both methods;
+// clients use Batches and fall back to Stream when a server answers
+// UNIMPLEMENTED (an older bookie, or a per-message proxy), which it does
+// before any request is handled. The batched wire form of a Requests
+// message is the concatenation of its members, each as field 1
+// (length-delimited), so a batch can be built from encoded requests.
+//
 // Error answers are three-valued where it matters: STATUS_NO_LEDGER and
 // STATUS_NO_ENTRY are explicit negatives (the bookie is sure it never stored
 // the thing); STATUS_IO_ERROR and STATUS_CORRUPT mean "unknown" and must never
@@ -177,6 +194,98 @@ func (BookieState) EnumDescriptor() ([]byte, []int) {
 	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{1}
 }
 
+// Requests is a batch of requests on Batches: never empty; members are
+// handled in order of arrival, as if each came in its own message.
+type Requests struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*Request             `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Requests) Reset() {
+	*x = Requests{}
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Requests) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Requests) ProtoMessage() {}
+
+func (x *Requests) ProtoReflect() protoreflect.Message {
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Requests.ProtoReflect.Descriptor instead.
+func (*Requests) Descriptor() ([]byte, []int) {
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Requests) GetRequests() []*Request {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+// Responses is a batch of responses on Batches: never empty; any mix of
+// answers, in no particular order (match them by txn).
+type Responses struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Responses     []*Response            `protobuf:"bytes,1,rep,name=responses,proto3" json:"responses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Responses) Reset() {
+	*x = Responses{}
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Responses) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Responses) ProtoMessage() {}
+
+func (x *Responses) ProtoReflect() protoreflect.Message {
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Responses.ProtoReflect.Descriptor instead.
+func (*Responses) Descriptor() ([]byte, []int) {
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Responses) GetResponses() []*Response {
+	if x != nil {
+		return x.Responses
+	}
+	return nil
+}
+
 type Request struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Client-chosen id, echoed in the response.
@@ -198,7 +307,7 @@ type Request struct {
 
 func (x *Request) Reset() {
 	*x = Request{}
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[0]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -210,7 +319,7 @@ func (x *Request) String() string {
 func (*Request) ProtoMessage() {}
 
 func (x *Request) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[0]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -223,7 +332,7 @@ func (x *Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Request.ProtoReflect.Descriptor instead.
 func (*Request) Descriptor() ([]byte, []int) {
-	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{0}
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Request) GetTxn() uint64 {
@@ -362,7 +471,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[1]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +483,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[1]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +496,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{1}
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Response) GetTxn() uint64 {
@@ -530,7 +639,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[2]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +651,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[2]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +664,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{2}
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Entry) GetLedgerId() int64 {
@@ -608,7 +717,7 @@ type AddRequest struct {
 
 func (x *AddRequest) Reset() {
 	*x = AddRequest{}
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[3]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +729,7 @@ func (x *AddRequest) String() string {
 func (*AddRequest) ProtoMessage() {}
 
 func (x *AddRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[3]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +742,7 @@ func (x *AddRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddRequest.ProtoReflect.Descriptor instead.
 func (*AddRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{3}
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AddRequest) GetEntry() *Entry {
@@ -667,7 +776,7 @@ type AddResponse struct {
 
 func (x *AddResponse) Reset() {
 	*x = AddResponse{}
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[4]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +788,7 @@ func (x *AddResponse) String() string {
 func (*AddResponse) ProtoMessage() {}
 
 func (x *AddResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[4]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +801,7 @@ func (x *AddResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddResponse.ProtoReflect.Descriptor instead.
 func (*AddResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{4}
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AddResponse) GetLedgerId() int64 {
@@ -724,7 +833,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[5]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +845,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[5]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +858,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{5}
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReadRequest) GetLedgerId() int64 {
@@ -795,7 +904,7 @@ type ReadResponse struct {
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[6]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +916,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[6]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +929,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{6}
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReadResponse) GetEntry() *Entry {
@@ -860,7 +969,7 @@ type ReadLACRequest struct {
 
 func (x *ReadLACRequest) Reset() {
 	*x = ReadLACRequest{}
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[7]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +981,7 @@ func (x *ReadLACRequest) String() string {
 func (*ReadLACRequest) ProtoMessage() {}
 
 func (x *ReadLACRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[7]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +994,7 @@ func (x *ReadLACRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadLACRequest.ProtoReflect.Descriptor instead.
 func (*ReadLACRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{7}
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReadLACRequest) GetLedgerId() int64 {
@@ -926,7 +1035,7 @@ type ReadLACResponse struct {
 
 func (x *ReadLACResponse) Reset() {
 	*x = ReadLACResponse{}
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[8]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1047,7 @@ func (x *ReadLACResponse) String() string {
 func (*ReadLACResponse) ProtoMessage() {}
 
 func (x *ReadLACResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[8]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1060,7 @@ func (x *ReadLACResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadLACResponse.ProtoReflect.Descriptor instead.
 func (*ReadLACResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{8}
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReadLACResponse) GetLac() int64 {
@@ -979,7 +1088,7 @@ type WriteLACRequest struct {
 
 func (x *WriteLACRequest) Reset() {
 	*x = WriteLACRequest{}
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[9]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1100,7 @@ func (x *WriteLACRequest) String() string {
 func (*WriteLACRequest) ProtoMessage() {}
 
 func (x *WriteLACRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[9]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1113,7 @@ func (x *WriteLACRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteLACRequest.ProtoReflect.Descriptor instead.
 func (*WriteLACRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{9}
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WriteLACRequest) GetLedgerId() int64 {
@@ -1036,7 +1145,7 @@ type WriteLACResponse struct {
 
 func (x *WriteLACResponse) Reset() {
 	*x = WriteLACResponse{}
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[10]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1157,7 @@ func (x *WriteLACResponse) String() string {
 func (*WriteLACResponse) ProtoMessage() {}
 
 func (x *WriteLACResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[10]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1170,7 @@ func (x *WriteLACResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteLACResponse.ProtoReflect.Descriptor instead.
 func (*WriteLACResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{10}
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{12}
 }
 
 type DeleteRequest struct {
@@ -1073,7 +1182,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[11]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1194,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[11]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1207,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{11}
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteRequest) GetLedgerId() int64 {
@@ -1116,7 +1225,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[12]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1237,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[12]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1250,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{12}
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{14}
 }
 
 type InfoRequest struct {
@@ -1152,7 +1261,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[13]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1273,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[13]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1286,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{13}
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{15}
 }
 
 type InfoResponse struct {
@@ -1197,7 +1306,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[14]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1318,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[14]
+	mi := &file_dlog_bookie_v1_bookie_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1331,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{14}
+	return file_dlog_bookie_v1_bookie_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *InfoResponse) GetBookieId() string {
@@ -1285,7 +1394,11 @@ var File_dlog_bookie_v1_bookie_proto protoreflect.FileDescriptor
 
 const file_dlog_bookie_v1_bookie_proto_rawDesc = "" +
 	"\n" +
-	"\x1bdlog/bookie/v1/bookie.proto\x12\x0edlog.bookie.v1\"\x8e\x03\n" +
+	"\x1bdlog/bookie/v1/bookie.proto\x12\x0edlog.bookie.v1\"?\n" +
+	"\bRequests\x123\n" +
+	"\brequests\x18\x01 \x03(\v2\x17.dlog.bookie.v1.RequestR\brequests\"C\n" +
+	"\tResponses\x126\n" +
+	"\tresponses\x18\x01 \x03(\v2\x18.dlog.bookie.v1.ResponseR\tresponses\"\x8e\x03\n" +
 	"\aRequest\x12\x10\n" +
 	"\x03txn\x18\x01 \x01(\x04R\x03txn\x12\x1d\n" +
 	"\n" +
@@ -1384,9 +1497,10 @@ const file_dlog_bookie_v1_bookie_proto_rawDesc = "" +
 	"\vBookieState\x12\x1c\n" +
 	"\x18BOOKIE_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15BOOKIE_STATE_WRITABLE\x10\x01\x12\x1a\n" +
-	"\x16BOOKIE_STATE_READ_ONLY\x10\x022I\n" +
+	"\x16BOOKIE_STATE_READ_ONLY\x10\x022\x8d\x01\n" +
 	"\x06Bookie\x12?\n" +
-	"\x06Stream\x12\x17.dlog.bookie.v1.Request\x1a\x18.dlog.bookie.v1.Response(\x010\x01B.Z,github.com/dlog-io/dlog/internal/pb/bookiepbb\x06proto3"
+	"\x06Stream\x12\x17.dlog.bookie.v1.Request\x1a\x18.dlog.bookie.v1.Response(\x010\x01\x12B\n" +
+	"\aBatches\x12\x18.dlog.bookie.v1.Requests\x1a\x19.dlog.bookie.v1.Responses(\x010\x01B.Z,github.com/dlog-io/dlog/internal/pb/bookiepbb\x06proto3"
 
 var (
 	file_dlog_bookie_v1_bookie_proto_rawDescOnce sync.Once
@@ -1401,51 +1515,57 @@ func file_dlog_bookie_v1_bookie_proto_rawDescGZIP() []byte {
 }
 
 var file_dlog_bookie_v1_bookie_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_dlog_bookie_v1_bookie_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_dlog_bookie_v1_bookie_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_dlog_bookie_v1_bookie_proto_goTypes = []any{
 	(Status)(0),              // 0: dlog.bookie.v1.Status
 	(BookieState)(0),         // 1: dlog.bookie.v1.BookieState
-	(*Request)(nil),          // 2: dlog.bookie.v1.Request
-	(*Response)(nil),         // 3: dlog.bookie.v1.Response
-	(*Entry)(nil),            // 4: dlog.bookie.v1.Entry
-	(*AddRequest)(nil),       // 5: dlog.bookie.v1.AddRequest
-	(*AddResponse)(nil),      // 6: dlog.bookie.v1.AddResponse
-	(*ReadRequest)(nil),      // 7: dlog.bookie.v1.ReadRequest
-	(*ReadResponse)(nil),     // 8: dlog.bookie.v1.ReadResponse
-	(*ReadLACRequest)(nil),   // 9: dlog.bookie.v1.ReadLACRequest
-	(*ReadLACResponse)(nil),  // 10: dlog.bookie.v1.ReadLACResponse
-	(*WriteLACRequest)(nil),  // 11: dlog.bookie.v1.WriteLACRequest
-	(*WriteLACResponse)(nil), // 12: dlog.bookie.v1.WriteLACResponse
-	(*DeleteRequest)(nil),    // 13: dlog.bookie.v1.DeleteRequest
-	(*DeleteResponse)(nil),   // 14: dlog.bookie.v1.DeleteResponse
-	(*InfoRequest)(nil),      // 15: dlog.bookie.v1.InfoRequest
-	(*InfoResponse)(nil),     // 16: dlog.bookie.v1.InfoResponse
+	(*Requests)(nil),         // 2: dlog.bookie.v1.Requests
+	(*Responses)(nil),        // 3: dlog.bookie.v1.Responses
+	(*Request)(nil),          // 4: dlog.bookie.v1.Request
+	(*Response)(nil),         // 5: dlog.bookie.v1.Response
+	(*Entry)(nil),            // 6: dlog.bookie.v1.Entry
+	(*AddRequest)(nil),       // 7: dlog.bookie.v1.AddRequest
+	(*AddResponse)(nil),      // 8: dlog.bookie.v1.AddResponse
+	(*ReadRequest)(nil),      // 9: dlog.bookie.v1.ReadRequest
+	(*ReadResponse)(nil),     // 10: dlog.bookie.v1.ReadResponse
+	(*ReadLACRequest)(nil),   // 11: dlog.bookie.v1.ReadLACRequest
+	(*ReadLACResponse)(nil),  // 12: dlog.bookie.v1.ReadLACResponse
+	(*WriteLACRequest)(nil),  // 13: dlog.bookie.v1.WriteLACRequest
+	(*WriteLACResponse)(nil), // 14: dlog.bookie.v1.WriteLACResponse
+	(*DeleteRequest)(nil),    // 15: dlog.bookie.v1.DeleteRequest
+	(*DeleteResponse)(nil),   // 16: dlog.bookie.v1.DeleteResponse
+	(*InfoRequest)(nil),      // 17: dlog.bookie.v1.InfoRequest
+	(*InfoResponse)(nil),     // 18: dlog.bookie.v1.InfoResponse
 }
 var file_dlog_bookie_v1_bookie_proto_depIdxs = []int32{
-	5,  // 0: dlog.bookie.v1.Request.add:type_name -> dlog.bookie.v1.AddRequest
-	7,  // 1: dlog.bookie.v1.Request.read:type_name -> dlog.bookie.v1.ReadRequest
-	9,  // 2: dlog.bookie.v1.Request.read_lac:type_name -> dlog.bookie.v1.ReadLACRequest
-	11, // 3: dlog.bookie.v1.Request.write_lac:type_name -> dlog.bookie.v1.WriteLACRequest
-	13, // 4: dlog.bookie.v1.Request.delete:type_name -> dlog.bookie.v1.DeleteRequest
-	15, // 5: dlog.bookie.v1.Request.info:type_name -> dlog.bookie.v1.InfoRequest
-	0,  // 6: dlog.bookie.v1.Response.status:type_name -> dlog.bookie.v1.Status
-	6,  // 7: dlog.bookie.v1.Response.add:type_name -> dlog.bookie.v1.AddResponse
-	8,  // 8: dlog.bookie.v1.Response.read:type_name -> dlog.bookie.v1.ReadResponse
-	10, // 9: dlog.bookie.v1.Response.read_lac:type_name -> dlog.bookie.v1.ReadLACResponse
-	12, // 10: dlog.bookie.v1.Response.write_lac:type_name -> dlog.bookie.v1.WriteLACResponse
-	14, // 11: dlog.bookie.v1.Response.delete:type_name -> dlog.bookie.v1.DeleteResponse
-	16, // 12: dlog.bookie.v1.Response.info:type_name -> dlog.bookie.v1.InfoResponse
-	4,  // 13: dlog.bookie.v1.AddRequest.entry:type_name -> dlog.bookie.v1.Entry
-	4,  // 14: dlog.bookie.v1.ReadResponse.entry:type_name -> dlog.bookie.v1.Entry
-	4,  // 15: dlog.bookie.v1.ReadLACResponse.entry:type_name -> dlog.bookie.v1.Entry
-	1,  // 16: dlog.bookie.v1.InfoResponse.state:type_name -> dlog.bookie.v1.BookieState
-	2,  // 17: dlog.bookie.v1.Bookie.Stream:input_type -> dlog.bookie.v1.Request
-	3,  // 18: dlog.bookie.v1.Bookie.Stream:output_type -> dlog.bookie.v1.Response
-	18, // [18:19] is the sub-list for method output_type
-	17, // [17:18] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	4,  // 0: dlog.bookie.v1.Requests.requests:type_name -> dlog.bookie.v1.Request
+	5,  // 1: dlog.bookie.v1.Responses.responses:type_name -> dlog.bookie.v1.Response
+	7,  // 2: dlog.bookie.v1.Request.add:type_name -> dlog.bookie.v1.AddRequest
+	9,  // 3: dlog.bookie.v1.Request.read:type_name -> dlog.bookie.v1.ReadRequest
+	11, // 4: dlog.bookie.v1.Request.read_lac:type_name -> dlog.bookie.v1.ReadLACRequest
+	13, // 5: dlog.bookie.v1.Request.write_lac:type_name -> dlog.bookie.v1.WriteLACRequest
+	15, // 6: dlog.bookie.v1.Request.delete:type_name -> dlog.bookie.v1.DeleteRequest
+	17, // 7: dlog.bookie.v1.Request.info:type_name -> dlog.bookie.v1.InfoRequest
+	0,  // 8: dlog.bookie.v1.Response.status:type_name -> dlog.bookie.v1.Status
+	8,  // 9: dlog.bookie.v1.Response.add:type_name -> dlog.bookie.v1.AddResponse
+	10, // 10: dlog.bookie.v1.Response.read:type_name -> dlog.bookie.v1.ReadResponse
+	12, // 11: dlog.bookie.v1.Response.read_lac:type_name -> dlog.bookie.v1.ReadLACResponse
+	14, // 12: dlog.bookie.v1.Response.write_lac:type_name -> dlog.bookie.v1.WriteLACResponse
+	16, // 13: dlog.bookie.v1.Response.delete:type_name -> dlog.bookie.v1.DeleteResponse
+	18, // 14: dlog.bookie.v1.Response.info:type_name -> dlog.bookie.v1.InfoResponse
+	6,  // 15: dlog.bookie.v1.AddRequest.entry:type_name -> dlog.bookie.v1.Entry
+	6,  // 16: dlog.bookie.v1.ReadResponse.entry:type_name -> dlog.bookie.v1.Entry
+	6,  // 17: dlog.bookie.v1.ReadLACResponse.entry:type_name -> dlog.bookie.v1.Entry
+	1,  // 18: dlog.bookie.v1.InfoResponse.state:type_name -> dlog.bookie.v1.BookieState
+	4,  // 19: dlog.bookie.v1.Bookie.Stream:input_type -> dlog.bookie.v1.Request
+	2,  // 20: dlog.bookie.v1.Bookie.Batches:input_type -> dlog.bookie.v1.Requests
+	5,  // 21: dlog.bookie.v1.Bookie.Stream:output_type -> dlog.bookie.v1.Response
+	3,  // 22: dlog.bookie.v1.Bookie.Batches:output_type -> dlog.bookie.v1.Responses
+	21, // [21:23] is the sub-list for method output_type
+	19, // [19:21] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_dlog_bookie_v1_bookie_proto_init() }
@@ -1453,7 +1573,7 @@ func file_dlog_bookie_v1_bookie_proto_init() {
 	if File_dlog_bookie_v1_bookie_proto != nil {
 		return
 	}
-	file_dlog_bookie_v1_bookie_proto_msgTypes[0].OneofWrappers = []any{
+	file_dlog_bookie_v1_bookie_proto_msgTypes[2].OneofWrappers = []any{
 		(*Request_Add)(nil),
 		(*Request_Read)(nil),
 		(*Request_ReadLac)(nil),
@@ -1461,7 +1581,7 @@ func file_dlog_bookie_v1_bookie_proto_init() {
 		(*Request_Delete)(nil),
 		(*Request_Info)(nil),
 	}
-	file_dlog_bookie_v1_bookie_proto_msgTypes[1].OneofWrappers = []any{
+	file_dlog_bookie_v1_bookie_proto_msgTypes[3].OneofWrappers = []any{
 		(*Response_Add)(nil),
 		(*Response_Read)(nil),
 		(*Response_ReadLac)(nil),
@@ -1475,7 +1595,7 @@ func file_dlog_bookie_v1_bookie_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dlog_bookie_v1_bookie_proto_rawDesc), len(file_dlog_bookie_v1_bookie_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -5,6 +5,23 @@
 // may come back in any order. Each request carries its own deadline
 // (timeout_ms, relative to its arrival at the bookie).
 //
+// Framing. Batches (the data path) carries Requests and Responses messages,
+// each a batch of one or more Request / Response in order; Stream carries
+// one Request or Response per gRPC message. The two differ only in
+// framing: a batch means nothing beyond its members (they are handled and
+// answered one by one, exactly as if sent in separate messages, and a
+// batch's answers may arrive in several Responses, mixed with other
+// requests' answers). A sender puts in one message whatever it has ready
+// and never waits for more (batching comes from load, not from delay), and
+// keeps a message under 32 KiB of encoded members unless a single member
+// is larger (then it travels alone): so every batch fits in the bookie's
+// message limit (largest entry + 64 KiB). A bookie serves both methods;
+// clients use Batches and fall back to Stream when a server answers
+// UNIMPLEMENTED (an older bookie, or a per-message proxy), which it does
+// before any request is handled. The batched wire form of a Requests
+// message is the concatenation of its members, each as field 1
+// (length-delimited), so a batch can be built from encoded requests.
+//
 // Error answers are three-valued where it matters: STATUS_NO_LEDGER and
 // STATUS_NO_ENTRY are explicit negatives (the bookie is sure it never stored
 // the thing); STATUS_IO_ERROR and STATUS_CORRUPT mean "unknown" and must never
@@ -31,15 +48,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Bookie_Stream_FullMethodName = "/dlog.bookie.v1.Bookie/Stream"
+	Bookie_Stream_FullMethodName  = "/dlog.bookie.v1.Bookie/Stream"
+	Bookie_Batches_FullMethodName = "/dlog.bookie.v1.Bookie/Batches"
 )
 
 // BookieClient is the client API for Bookie service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type BookieClient interface {
-	// Stream carries pipelined requests and their responses, matched by txn.
+	// Stream carries pipelined requests and their responses, matched by txn,
+	// one per gRPC message.
 	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Request, Response], error)
+	// Batches is Stream with batched framing: each message carries one or
+	// more requests (or responses). The bookie sends its response headers
+	// at once, so a client can tell it is served before sending anything.
+	Batches(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Requests, Responses], error)
 }
 
 type bookieClient struct {
@@ -63,12 +86,30 @@ func (c *bookieClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Bookie_StreamClient = grpc.BidiStreamingClient[Request, Response]
 
+func (c *bookieClient) Batches(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Requests, Responses], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Bookie_ServiceDesc.Streams[1], Bookie_Batches_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Requests, Responses]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Bookie_BatchesClient = grpc.BidiStreamingClient[Requests, Responses]
+
 // BookieServer is the server API for Bookie service.
 // All implementations must embed UnimplementedBookieServer
 // for forward compatibility.
 type BookieServer interface {
-	// Stream carries pipelined requests and their responses, matched by txn.
+	// Stream carries pipelined requests and their responses, matched by txn,
+	// one per gRPC message.
 	Stream(grpc.BidiStreamingServer[Request, Response]) error
+	// Batches is Stream with batched framing: each message carries one or
+	// more requests (or responses). The bookie sends its response headers
+	// at once, so a client can tell it is served before sending anything.
+	Batches(grpc.BidiStreamingServer[Requests, Responses]) error
 	mustEmbedUnimplementedBookieServer()
 }
 
@@ -81,6 +122,9 @@ type UnimplementedBookieServer struct{}
 
 func (UnimplementedBookieServer) Stream(grpc.BidiStreamingServer[Request, Response]) error {
 	return status.Error(codes.Unimplemented, "method Stream not implemented")
+}
+func (UnimplementedBookieServer) Batches(grpc.BidiStreamingServer[Requests, Responses]) error {
+	return status.Error(codes.Unimplemented, "method Batches not implemented")
 }
 func (UnimplementedBookieServer) mustEmbedUnimplementedBookieServer() {}
 func (UnimplementedBookieServer) testEmbeddedByValue()                {}
@@ -110,6 +154,13 @@ func _Bookie_Stream_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Bookie_StreamServer = grpc.BidiStreamingServer[Request, Response]
 
+func _Bookie_Batches_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(BookieServer).Batches(&grpc.GenericServerStream[Requests, Responses]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Bookie_BatchesServer = grpc.BidiStreamingServer[Requests, Responses]
+
 // Bookie_ServiceDesc is the grpc.ServiceDesc for Bookie service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -121,6 +172,12 @@ var Bookie_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Stream",
 			Handler:       _Bookie_Stream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Batches",
+			Handler:       _Bookie_Batches_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},
