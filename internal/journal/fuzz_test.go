@@ -13,8 +13,18 @@ import (
 // package's decoder, stopping at the first zero length, overrun or
 // checksum mismatch.
 func oracleRecords(b []byte) [][]byte {
-	var out [][]byte
-	for off := 0; off+8 <= len(b); {
+	out, _ := oracleScan(b)
+	return out
+}
+
+// oracleScan is oracleRecords that also reports whether the data ends
+// cleanly: only zeros from where it stopped to the end of b.
+func oracleScan(b []byte) (out [][]byte, clean bool) {
+	off := 0
+	defer func() {
+		clean = bytes.Count(b[off:], []byte{0}) == len(b)-off
+	}()
+	for off+8 <= len(b) {
 		n := int(binary.LittleEndian.Uint32(b[off:]))
 		if n == 0 || n > len(b)-off-8 {
 			break
@@ -28,7 +38,7 @@ func oracleRecords(b []byte) [][]byte {
 		out = append(out, b[off+8:off+8+n])
 		off += 8 + n
 	}
-	return out
+	return out, false
 }
 
 func FuzzDecodeRecord(f *testing.F) {
@@ -68,12 +78,13 @@ func FuzzDecodeRecord(f *testing.F) {
 // durably (a second replay yields the same and cuts nothing), and appends
 // must land after the cut.
 func FuzzReplay(f *testing.F) {
-	f.Add(uint8(0), false, []byte{})
-	f.Add(uint8(3), false, appendRecord(nil, []byte("fuzz")))
-	f.Add(uint8(2), false, append(appendRecord(nil, []byte("ok")), 0xde, 0xad))
-	f.Add(uint8(1), false, append(make([]byte, 16), appendRecord(nil, []byte("after a gap"))...))
-	f.Add(uint8(4), true, []byte("dlogjrnl garbage header"))
-	f.Fuzz(func(t *testing.T, valid uint8, header bool, tail []byte) {
+	f.Add(uint8(0), false, false, []byte{})
+	f.Add(uint8(3), false, false, appendRecord(nil, []byte("fuzz")))
+	f.Add(uint8(2), false, true, append(appendRecord(nil, []byte("ok")), 0xde, 0xad))
+	f.Add(uint8(1), false, true, append(make([]byte, 16), appendRecord(nil, []byte("after a gap"))...))
+	f.Add(uint8(4), true, false, []byte("dlogjrnl garbage header"))
+	f.Add(uint8(5), false, true, []byte{})
+	f.Fuzz(func(t *testing.T, valid uint8, header, twoFiles bool, tail []byte) {
 		const fileSize = 8 << 10
 		fs := vfs.NewMem()
 		cfg := testConfig(t, "/j")
@@ -91,17 +102,32 @@ func FuzzReplay(f *testing.F) {
 		if header && len(tail) > 0 {
 			copy(content[:fileHeaderSize], tail)
 		}
+		// With twoFiles, a second file follows with one good record: it is
+		// replayed only if the first file ends cleanly.
 		var want [][]byte
-		if _, ok := decodeFileHeader(content); ok && bytes.Equal(content[:fileHeaderSize], fileHeader{id: 1}.encode()) {
-			want = oracleRecords(content[fileHeaderSize:])
+		if bytes.Equal(content[:fileHeaderSize], fileHeader{id: 1}.encode()) {
+			var clean bool
+			want, clean = oracleScan(content[fileHeaderSize:])
+			if twoFiles && clean {
+				want = append(want, []byte("second"))
+			}
 		}
 
 		must.NoError(t, fs.MkdirAll("/j", 0o755))
-		w, err := fs.Create("/j/"+fileName(1), vfs.WriteCategoryUnspecified)
-		must.NoError(t, err)
-		_, err = w.Write(bytes.Clone(content)) // Write may scribble on its input
-		must.NoError(t, err)
-		must.NoError(t, w.Close())
+		writeFile := func(id uint64, b []byte) {
+			w, err := fs.Create("/j/"+fileName(id), vfs.WriteCategoryUnspecified)
+			must.NoError(t, err)
+			_, err = w.Write(bytes.Clone(b)) // Write may scribble on its input
+			must.NoError(t, err)
+			must.NoError(t, w.Close())
+		}
+		writeFile(1, content)
+		if twoFiles {
+			second := make([]byte, fileSize)
+			copy(second, fileHeader{id: 2, prev: 1}.encode())
+			copy(second[fileHeaderSize:], appendRecord(nil, []byte("second")))
+			writeFile(2, second)
+		}
 
 		check := func(got []replayed) {
 			t.Helper()
