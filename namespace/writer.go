@@ -429,6 +429,13 @@ func (w *Writer) accept(ctx context.Context, items []*item) error {
 // waited FlushInterval, or when a flush, seal or close asks for it.
 func (w *Writer) transmitLocked() {
 	for len(w.mu.queue) > 0 && w.mu.phase == phaseReady && w.mu.err == nil {
+		if w.rollDueLocked(time.Now()) {
+			// Stop adding to this segment: the supervisor rolls once its
+			// entries are acknowledged, and the queue goes to the next.
+			w.mu.phase = phaseRolling
+			notify(w.kick)
+			return
+		}
 		cfg := &w.n.cfg
 		send := cfg.FlushBytes == 0 || w.mu.queueBytes >= cfg.FlushBytes || len(w.mu.inflight) == 0 ||
 			w.mu.forced || w.mu.sealing || w.mu.closing || time.Since(w.mu.queuedAt) >= cfg.FlushInterval
@@ -440,6 +447,11 @@ func (w *Writer) transmitLocked() {
 	if len(w.mu.queue) == 0 {
 		w.mu.forced = false
 	}
+}
+
+// rollDueLocked reports whether the current segment should roll now.
+func (w *Writer) rollDueLocked(now time.Time) bool {
+	return w.mu.roll && !w.mu.sealing && !w.mu.closing && (w.mu.rollNext.IsZero() || !w.mu.rollNext.After(now))
 }
 
 // sendEntryLocked builds one entry from the head of the queue and adds it
@@ -509,9 +521,8 @@ func (w *Writer) sendEntryLocked() {
 	seg.bytes += int64(len(payload))
 	w.mu.inflight = append(w.mu.inflight, e)
 	w.n.metrics.entryRecords.Observe(float64(e.slots))
-	if seg.bytes >= w.n.cfg.SegmentRollBytes && !w.mu.roll {
+	if seg.bytes >= w.n.cfg.SegmentRollBytes {
 		w.mu.roll = true
-		notify(w.kick)
 	}
 }
 

@@ -244,7 +244,7 @@ func (w *Writer) step() (wake time.Time, stop bool) {
 		if seg.nextPos > 0 && w.n.cfg.SegmentRollInterval > 0 && !seg.created.Add(w.n.cfg.SegmentRollInterval).After(now) {
 			w.mu.roll = true
 		}
-		if w.mu.roll && (w.mu.rollNext.IsZero() || !w.mu.rollNext.After(now)) {
+		if w.rollDueLocked(now) {
 			w.mu.phase = phaseRolling
 			w.mu.Unlock()
 			notify(w.kick)
