@@ -186,3 +186,19 @@ func TestLengthChecksum(t *testing.T) {
 		must.Equal(t, crc32.Checksum(b, tab), lengthChecksum(n), "n=%d", n)
 	}
 }
+
+func FuzzDecodeFileHeader(f *testing.F) {
+	f.Add(fileHeader{id: 1}.encode())
+	f.Add(fileHeader{id: 7, prev: 3}.encode())
+	f.Add(make([]byte, fileHeaderSize))
+	f.Add([]byte("dlogjrnl"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, ok := decodeFileHeader(b)
+		if !ok {
+			return
+		}
+		if !bytes.Equal(h.encode(), b[:fileHeaderSize]) {
+			t.Fatalf("%x decodes to %+v which encodes differently", b, h)
+		}
+	})
+}

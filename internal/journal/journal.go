@@ -80,9 +80,9 @@ type Stats struct {
 	// Rolls counts switches to a new file.
 	Rolls uint64
 	// ReplayCut is where Replay cut the journal (the first torn or bad
-	// byte), zero if it cut nothing. ReplayCutBytes is how many non-zero
-	// bytes were zeroed or quarantined; QuarantinedFiles how many later
-	// files were renamed aside.
+	// byte), zero if it cut nothing. ReplayCutBytes is the number of
+	// non-zero bytes it overwrote with zeros plus the sizes of the files it
+	// renamed aside; QuarantinedFiles is how many files it renamed aside.
 	ReplayCut        Position
 	ReplayCutBytes   int64
 	QuarantinedFiles int64
