@@ -93,6 +93,18 @@ type Bookie struct {
 	registered   atomic.Bool
 
 	longPolls atomic.Int64
+
+	// streams are the live client streams (for the in-flight gauge).
+	streams struct {
+		sync.Mutex
+		m map[*stream]struct{}
+	}
+	// apply is the journal callbacks' scratch for stored entries (the
+	// store copies what AddEntry is given).
+	apply struct {
+		sync.Mutex
+		buf []byte
+	}
 }
 
 // Open starts a bookie: it checks the identity cookies, opens the journal
@@ -149,11 +161,12 @@ func open(ctx context.Context, cfg Config, ln net.Listener) (*Bookie, error) {
 		addr:         addr,
 		cookie:       ck,
 		ln:           ln,
-		met:          newMetrics(),
 		stopc:        make(chan struct{}),
 		flushReq:     make(chan struct{}, 1),
 		stateChanged: make(chan struct{}, 1),
 	}
+	b.met = newMetrics(b.inFlightRequests)
+	b.streams.m = make(map[*stream]struct{})
 	b.flushed.ch = make(chan struct{})
 	b.runCtx, b.cancelRun = context.WithCancel(context.Background())
 

@@ -2,7 +2,7 @@ package bookie
 
 import (
 	"fmt"
-	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,29 +17,40 @@ type metrics struct {
 	addSeconds  prometheus.Histogram
 	readSeconds prometheus.Histogram
 	requests    *prometheus.CounterVec
-	inFlight    prometheus.Gauge
+	inFlight    prometheus.GaugeFunc
 	longPolls   prometheus.Gauge
 	readOnly    prometheus.Gauge
 	flushErrors prometheus.Counter
 
 	// counted caches requests' children: WithLabelValues hashes its labels
-	// on every call, and every request is counted.
-	counted sync.Map // [2]string{op, status} → prometheus.Counter
+	// on every call, and every request is counted. A child is created on
+	// its first use, so only label pairs that happened are exported.
+	counted [opCount][statusCount]atomic.Pointer[counter]
 }
 
+// statusCount bounds the statuses counted through the cache.
+const statusCount = int(bookiepb.Status_STATUS_SHUTTING_DOWN) + 1
+
+type counter struct{ prometheus.Counter }
+
 // count counts one answered request.
-func (m *metrics) count(op string, status bookiepb.Status) {
-	k := [2]string{op, status.String()}
-	if c, ok := m.counted.Load(k); ok {
-		c.(prometheus.Counter).Inc()
+func (m *metrics) count(o op, status bookiepb.Status) {
+	if int(status) < 0 || int(status) >= statusCount || o >= opCount {
+		m.requests.WithLabelValues(o.String(), status.String()).Inc()
 		return
 	}
-	c := m.requests.WithLabelValues(k[0], k[1])
-	m.counted.Store(k, c)
+	slot := &m.counted[o][status]
+	c := slot.Load()
+	if c == nil {
+		// Racing creators get the same child from the vector.
+		c = &counter{m.requests.WithLabelValues(o.String(), status.String())}
+		slot.Store(c)
+	}
 	c.Inc()
 }
 
-func newMetrics() *metrics {
+// newMetrics makes the collectors; inFlight is read at every scrape.
+func newMetrics(inFlight func() float64) *metrics {
 	buckets := prometheus.ExponentialBuckets(50e-6, 2, 17) // 50 µs .. ~3.3 s
 	return &metrics{
 		addSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -48,8 +59,8 @@ func newMetrics() *metrics {
 			Name: "dlog_bookie_read_seconds", Help: "Time from receiving a read to answering it (fencing included).", Buckets: buckets}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dlog_bookie_requests_total", Help: "Requests answered, by operation and status."}, []string{"op", "status"}),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "dlog_bookie_requests_in_flight", Help: "Requests received and not yet answered."}),
+		inFlight: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "dlog_bookie_requests_in_flight", Help: "Requests received and not yet answered."}, inFlight),
 		longPolls: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dlog_bookie_long_poll_waiters", Help: "ReadLAC long polls being held."}),
 		readOnly: prometheus.NewGauge(prometheus.GaugeOpts{

@@ -117,19 +117,36 @@ func (b *Bookie) checkKey(ledgerID int64, key []byte) (ledgerstore.State, outcom
 	return st, ok
 }
 
-// pendingAdd is an add between its journal append and its answer.
+// pendingAdd is an add between its journal append and its answer. Its
+// answer is allocated with it.
 type pendingAdd struct {
 	b        *Bookie
 	st       *stream
 	txn      uint64
-	ledgerID int64
-	entryID  int64
-	lac      int64
-	rec      []byte // the journal record; its tail is the stored entry
-	stored   int    // offset of the stored entry in rec
+	entry    *bookiepb.Entry // applied from the callback
 	arrival  time.Time
-	answered atomic.Bool // the answer is claimed once: callback or timer
-	timer    *time.Timer
+	deadline time.Time
+	answered atomic.Bool // the answer is claimed once: callback or timeout
+	// timer is the add's own deadline timer, when its deadline comes
+	// before that of an add appended earlier on the stream (see
+	// addTimeouts); nil otherwise.
+	timer *time.Timer
+
+	resp    bookiepb.Response
+	body    bookiepb.Response_Add
+	addResp bookiepb.AddResponse
+}
+
+// answer answers the add with o (once: the caller claimed answered).
+func (p *pendingAdd) answer(o outcome) {
+	r := &p.resp
+	r.Txn, r.Status, r.Message = p.txn, o.status, o.msg
+	if o.status == statusOK {
+		p.addResp.LedgerId, p.addResp.EntryId = p.entry.LedgerId, p.entry.EntryId
+		p.body.Add = &p.addResp
+		r.Body = &p.body
+	}
+	p.st.answer(opAdd, p.arrival, r)
 }
 
 // add handles an add (on the stream's receive goroutine; nothing here
@@ -137,21 +154,13 @@ type pendingAdd struct {
 // ledger's stripe, the answer comes from the journal callback.
 func (b *Bookie) add(st *stream, txn uint64, a *bookiepb.AddRequest, arrival, deadline time.Time) {
 	e := a.Entry
-	answer := func(o outcome) {
-		r := response(txn, o.status, o.msg)
-		if o.status == statusOK {
-			r.Body = &bookiepb.Response_Add{Add: &bookiepb.AddResponse{LedgerId: e.LedgerId, EntryId: e.EntryId}}
-		}
-		st.answer("add", arrival, r)
-	}
+	p := &pendingAdd{b: b, st: st, txn: txn, entry: e, arrival: arrival, deadline: deadline}
 	if reason := b.readOnlyReason(); reason != "" {
-		answer(outcome{statusReadOnly, reason})
+		p.answer(outcome{statusReadOnly, reason})
 		return
 	}
 	key := masterKey(a.MasterKey)
-	p := &pendingAdd{b: b, st: st, txn: txn, ledgerID: e.LedgerId, entryID: e.EntryId, lac: e.Lac, arrival: arrival}
-	p.rec = appendAddRecord(make([]byte, 0, maxAddRecordOverhead+len(e.Payload)), e, key, a.Recovery)
-	p.stored = len(p.rec) - storedEntryHeader - len(e.Payload)
+	st.rec = appendAddRecord(st.rec[:0], e, key, a.Recovery)
 
 	mu := b.stripe(e.LedgerId)
 	mu.Lock()
@@ -161,36 +170,36 @@ func (b *Bookie) add(st *stream, txn uint64, a *bookiepb.AddRequest, arrival, de
 	}
 	if o.status != statusOK {
 		mu.Unlock()
-		answer(o)
+		p.answer(o)
 		return
 	}
 	ackEarly := bugs.On(bugs.AckBeforeFsync)
 	if ackEarly {
 		p.answered.Store(true) // the callback applies but does not answer
 	} else {
-		// Armed before the append, so the callback always sees it.
-		p.timer = time.AfterFunc(time.Until(deadline), p.timeout)
+		// Watched before the append, so the callback always finds it.
+		st.timeouts.push(p)
 	}
-	err := b.journal.Append(p.rec, p.done)
+	err := b.journal.Append(st.rec, p.done)
 	mu.Unlock()
 	if err != nil {
-		if p.timer != nil {
-			p.timer.Stop()
+		if !ackEarly {
+			st.timeouts.remove(p)
 		}
 		if ackEarly || p.answered.CompareAndSwap(false, true) {
-			answer(b.journalOutcome(err, false))
+			p.answer(b.journalOutcome(err, false))
 		}
 		return
 	}
 	if ackEarly {
-		answer(ok) // bug: acknowledged before the fsync
+		p.answer(ok) // bug: acknowledged before the fsync
 	}
 }
 
+// timeout answers TIMEOUT unless the add was answered.
 func (p *pendingAdd) timeout() {
 	if p.answered.CompareAndSwap(false, true) {
-		p.st.answer("add", p.arrival, response(p.txn, statusTimeout,
-			"add not durable before the request deadline; outcome unknown"))
+		p.answer(outcome{statusTimeout, "add not durable before the request deadline; outcome unknown"})
 	}
 }
 
@@ -202,37 +211,39 @@ func (p *pendingAdd) done(end journal.Position, err error) {
 	if err != nil {
 		o = b.journalOutcome(err, true)
 	} else {
-		o = b.applyAdd(p)
+		o = b.applyAdd(p.entry)
 		if o.status == statusOK || o.status == statusNoLedger {
 			b.advance(end) // a no-op apply (deleted ledger) is applied too
 		} else {
 			b.freeze()
 		}
 	}
-	if p.timer != nil {
-		p.timer.Stop()
+	if p.answered.Load() {
+		return // bug mode, or timed out (and no longer watched)
 	}
-	if !p.answered.CompareAndSwap(false, true) {
-		return
+	p.st.timeouts.remove(p)
+	if p.answered.CompareAndSwap(false, true) {
+		p.answer(o)
 	}
-	r := response(p.txn, o.status, o.msg)
-	if o.status == statusOK {
-		r.Body = &bookiepb.Response_Add{Add: &bookiepb.AddResponse{LedgerId: p.ledgerID, EntryId: p.entryID}}
-	}
-	p.st.answer("add", p.arrival, r)
 }
 
 // applyAdd puts a durable add into the store. A full write cache makes it
 // wait for a flush: back-pressure on the journal, which stops acknowledging
 // until the store has room.
-func (b *Bookie) applyAdd(p *pendingAdd) outcome {
+func (b *Bookie) applyAdd(e *bookiepb.Entry) outcome {
 	for {
-		err := b.store.AddEntry(p.ledgerID, p.entryID, p.rec[p.stored:])
+		b.apply.Lock()
+		b.apply.buf = appendStoredEntry(b.apply.buf[:0], e.Lac, e.Crc32C, e.Payload)
+		err := b.store.AddEntry(e.LedgerId, e.EntryId, b.apply.buf)
+		if cap(b.apply.buf) > maxScratchBytes {
+			b.apply.buf = nil
+		}
+		b.apply.Unlock()
 		if err == nil {
 			break
 		}
 		if errors.Is(err, ledgerstore.ErrLedgerDeleted) {
-			return outcome{statusNoLedger, fmt.Sprintf("ledger %d was deleted", p.ledgerID)}
+			return outcome{statusNoLedger, fmt.Sprintf("ledger %d was deleted", e.LedgerId)}
 		}
 		if !errors.Is(err, ledgerstore.ErrWriteCacheFull) {
 			return b.applyFailed(err)
@@ -241,12 +252,12 @@ func (b *Bookie) applyAdd(p *pendingAdd) outcome {
 			return b.applyFailed(err)
 		}
 	}
-	if p.lac >= 0 {
-		if err := b.store.SetLAC(p.ledgerID, p.lac); err != nil && !errors.Is(err, ledgerstore.ErrLedgerDeleted) {
+	if e.Lac >= 0 {
+		if err := b.store.SetLAC(e.LedgerId, e.Lac); err != nil && !errors.Is(err, ledgerstore.ErrLedgerDeleted) {
 			return b.applyFailed(err)
 		}
 	}
-	b.lacs.notify(p.ledgerID)
+	b.lacs.notify(e.LedgerId)
 	return ok
 }
 

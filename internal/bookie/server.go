@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,30 +19,136 @@ import (
 // waits, which stops reading from the client (back-pressure).
 const rejectSlots = 16
 
+// maxBatchBytes bounds the encoded responses the sender puts in one
+// Responses message (a single larger response travels alone). The client
+// bounds its Requests the same way (see the .proto's framing rules).
+const maxBatchBytes = 32 << 10
+
 // service adapts a Bookie to the generated gRPC interface.
 type service struct {
 	bookiepb.UnimplementedBookieServer
 	b *Bookie
 }
 
+// Stream serves the per-message framing.
 func (s service) Stream(gs grpc.BidiStreamingServer[bookiepb.Request, bookiepb.Response]) error {
-	return s.b.serveStream(gs)
+	return s.b.serveStream(gs.Context(), messageWire{gs})
+}
+
+// Batches serves the batched framing. The response headers go out at once:
+// the client waits for them to tell this bookie from a peer that answers
+// UNIMPLEMENTED (and then falls back to Stream).
+func (s service) Batches(gs grpc.BidiStreamingServer[bookiepb.Requests, bookiepb.Responses]) error {
+	if err := gs.SendHeader(nil); err != nil {
+		return err
+	}
+	return s.b.serveStream(gs.Context(), batchWire{gs})
+}
+
+// wire is one stream's framing: Stream carries one request or response per
+// message, Batches carries batches.
+type wire interface {
+	// recv returns the next requests, in order; the slice is the wire's.
+	recv() ([]*bookiepb.Request, error)
+	// send sends every response, in as few messages as the framing allows.
+	send([]*bookiepb.Response) error
+}
+
+type messageWire struct {
+	gs grpc.BidiStreamingServer[bookiepb.Request, bookiepb.Response]
+}
+
+func (w messageWire) recv() ([]*bookiepb.Request, error) {
+	r, err := w.gs.Recv()
+	if err != nil {
+		return nil, err
+	}
+	return []*bookiepb.Request{r}, nil
+}
+
+func (w messageWire) send(rs []*bookiepb.Response) error {
+	for _, r := range rs {
+		if err := w.gs.Send(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type batchWire struct {
+	gs grpc.BidiStreamingServer[bookiepb.Requests, bookiepb.Responses]
+}
+
+func (w batchWire) recv() ([]*bookiepb.Request, error) {
+	m, err := w.gs.Recv()
+	if err != nil {
+		return nil, err
+	}
+	return m.Requests, nil
+}
+
+func (w batchWire) send(rs []*bookiepb.Response) error {
+	for len(rs) > 0 {
+		n, size := 1, responseBytes(rs[0])
+		for n < len(rs) {
+			s := responseBytes(rs[n])
+			if size+s > maxBatchBytes {
+				break
+			}
+			size += s
+			n++
+		}
+		if err := w.gs.Send(&bookiepb.Responses{Responses: rs[:n]}); err != nil {
+			return err
+		}
+		rs = rs[n:]
+	}
+	return nil
+}
+
+// responseBytes bounds a response's encoded size from above: its variable
+// parts plus room for every fixed field and tag.
+func responseBytes(r *bookiepb.Response) int {
+	n := 96 + len(r.Message)
+	switch b := r.Body.(type) {
+	case *bookiepb.Response_Read:
+		n += len(b.Read.GetEntry().GetPayload())
+	case *bookiepb.Response_ReadLac:
+		n += len(b.ReadLac.GetEntry().GetPayload())
+	case *bookiepb.Response_Info:
+		n += 256 + len(b.Info.GetBookieId()) + len(b.Info.GetInstanceId()) + len(b.Info.GetRegion()) +
+			len(b.Info.GetRack()) + len(b.Info.GetReadOnlyReason())
+	}
+	return n
 }
 
 // stream is one client stream. Requests are received by one goroutine,
 // answers are sent by the handler goroutine (gRPC's Send is not safe for
-// concurrent use) from out. out never blocks a producer: at most
+// concurrent use), which takes every answer queued in out at once and sends
+// them as one batch. out never blocks a producer: at most
 // MaxInFlightPerStream admitted requests plus rejectSlots refused ones are
-// unanswered at once, and out holds that many.
+// unanswered at once.
 type stream struct {
 	b   *Bookie
-	gs  grpc.BidiStreamingServer[bookiepb.Request, bookiepb.Response]
 	ctx context.Context
 
-	out      chan outgoing
 	rejects  chan struct{} // semaphore of rejectSlots
 	inFlight atomic.Int64  // admitted, not yet sent
 	pending  atomic.Int64  // admitted or refused, not yet sent
+
+	// wake tells the sender that out went from empty to non-empty (cap 1,
+	// coalescing).
+	wake chan struct{}
+	out  struct {
+		sync.Mutex
+		q []outgoing
+	}
+
+	// timeouts answers the adds whose deadline passes first.
+	timeouts addTimeouts
+	// rec is the receive loop's scratch for journal records (the journal
+	// copies a record before Append returns).
+	rec []byte
 }
 
 type outgoing struct {
@@ -49,33 +156,60 @@ type outgoing struct {
 	admitted bool // holds an in-flight slot (else a reject slot)
 }
 
-func (b *Bookie) serveStream(gs grpc.BidiStreamingServer[bookiepb.Request, bookiepb.Response]) error {
+// maxScratchBytes: a scratch buffer grown beyond this by a large entry is
+// dropped rather than kept.
+const maxScratchBytes = 1 << 20
+
+func (b *Bookie) serveStream(ctx context.Context, w wire) error {
 	st := &stream{
 		b:       b,
-		gs:      gs,
-		ctx:     gs.Context(),
-		out:     make(chan outgoing, b.cfg.MaxInFlightPerStream+rejectSlots),
+		ctx:     ctx,
 		rejects: make(chan struct{}, rejectSlots),
+		wake:    make(chan struct{}, 1),
 	}
+	b.streams.Lock()
+	b.streams.m[st] = struct{}{}
+	b.streams.Unlock()
+	defer func() {
+		b.streams.Lock()
+		delete(b.streams.m, st)
+		b.streams.Unlock()
+	}()
 	recvDone := make(chan error, 1)
-	b.reqs.Go(func() { recvDone <- st.receive() })
+	b.reqs.Go(func() { recvDone <- st.receive(w) })
 	stopc := b.stopc
-	var recvErr error
-	draining := false
+	var (
+		recvErr  error
+		draining bool
+		batch    []outgoing
+		resps    []*bookiepb.Response
+	)
 	for {
 		if draining && st.pending.Load() == 0 {
 			return recvErr
 		}
 		select {
-		case o := <-st.out:
-			err := gs.Send(o.resp)
-			if o.admitted {
-				st.inFlight.Add(-1)
-				b.met.inFlight.Dec()
-			} else {
+		case <-st.wake:
+			batch = st.takeOut(batch[:0])
+			if len(batch) == 0 {
+				continue
+			}
+			resps = resps[:0]
+			admitted := int64(0)
+			for _, o := range batch {
+				resps = append(resps, o.resp)
+				if o.admitted {
+					admitted++
+				}
+			}
+			err := w.send(resps)
+			clear(resps)
+			st.inFlight.Add(-admitted)
+			for range int64(len(batch)) - admitted {
 				<-st.rejects
 			}
-			st.pending.Add(-1)
+			st.pending.Add(-int64(len(batch)))
+			clear(batch)
 			if err != nil {
 				// The stream is broken; answers still to come go into out,
 				// which never blocks, and are dropped with it.
@@ -92,27 +226,54 @@ func (b *Bookie) serveStream(gs grpc.BidiStreamingServer[bookiepb.Request, booki
 	}
 }
 
+// takeOut moves every queued answer to dst.
+func (st *stream) takeOut(dst []outgoing) []outgoing {
+	st.out.Lock()
+	dst, st.out.q = st.out.q, dst
+	st.out.Unlock()
+	return dst
+}
+
+// push queues an answer for the sender.
+func (st *stream) push(o outgoing) {
+	st.out.Lock()
+	first := len(st.out.q) == 0
+	st.out.q = append(st.out.q, o)
+	st.out.Unlock()
+	if first {
+		select {
+		case st.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // receive reads requests until the client closes its side or the stream
-// ends.
-func (st *stream) receive() error {
+// ends. Every member of a batch shares the batch's arrival time.
+func (st *stream) receive(w wire) error {
 	for {
-		req, err := st.gs.Recv()
+		reqs, err := w.recv()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		st.dispatch(req)
+		arrival := time.Now()
+		for _, req := range reqs {
+			st.dispatch(req, arrival)
+		}
+		if cap(st.rec) > maxScratchBytes {
+			st.rec = nil
+		}
 	}
 }
 
 // dispatch admits a request and starts handling it: adds and info inline
 // (they never block), the rest on a goroutine of its own (bounded by the
 // in-flight limit).
-func (st *stream) dispatch(req *bookiepb.Request) {
+func (st *stream) dispatch(req *bookiepb.Request, arrival time.Time) {
 	b := st.b
-	arrival := time.Now()
 	st.pending.Add(1)
 	if b.closing.Load() {
 		st.reject(req, bookiepb.Status_STATUS_SHUTTING_DOWN, "bookie is shutting down")
@@ -124,14 +285,13 @@ func (st *stream) dispatch(req *bookiepb.Request) {
 			fmt.Sprintf("%d requests in flight on this stream", b.cfg.MaxInFlightPerStream))
 		return
 	}
-	b.met.inFlight.Inc()
 	timeout := b.cfg.DefaultRequestTimeout
 	if req.TimeoutMs > 0 {
 		timeout = min(time.Duration(req.TimeoutMs)*time.Millisecond, b.cfg.MaxRequestTimeout)
 	}
 	deadline := arrival.Add(timeout)
 	if rej := validateRequest(req, b.cfg.MaxEntryBytes); rej != nil {
-		st.answer(opName(req), arrival, response(req.Txn, rej.status, rej.msg))
+		st.answer(opOf(req), arrival, response(req.Txn, rej.status, rej.msg))
 		return
 	}
 	switch body := req.Body.(type) {
@@ -140,13 +300,13 @@ func (st *stream) dispatch(req *bookiepb.Request) {
 	case *bookiepb.Request_Info:
 		r := response(req.Txn, bookiepb.Status_STATUS_OK, "")
 		r.Body = &bookiepb.Response_Info{Info: b.Info()}
-		st.answer("info", arrival, r)
+		st.answer(opInfo, arrival, r)
 	default:
 		b.reqs.Go(func() {
 			ctx, cancel := context.WithDeadline(st.ctx, deadline)
 			defer cancel()
 			resp := b.handle(ctx, req)
-			st.answer(opName(req), arrival, resp)
+			st.answer(opOf(req), arrival, resp)
 		})
 	}
 }
@@ -159,43 +319,72 @@ func (st *stream) reject(req *bookiepb.Request, status bookiepb.Status, msg stri
 		st.pending.Add(-1)
 		return
 	}
-	st.b.met.count(opName(req), status)
-	st.out <- outgoing{resp: response(req.Txn, status, msg)}
+	st.b.met.count(opOf(req), status)
+	st.push(outgoing{resp: response(req.Txn, status, msg)})
 }
 
 // answer queues the answer of an admitted request. Call it exactly once
 // per admitted request.
-func (st *stream) answer(op string, arrival time.Time, resp *bookiepb.Response) {
+func (st *stream) answer(o op, arrival time.Time, resp *bookiepb.Response) {
 	b := st.b
-	took := time.Since(arrival).Seconds()
-	switch op {
-	case "add":
-		b.met.addSeconds.Observe(took)
-	case "read":
-		b.met.readSeconds.Observe(took)
+	switch o {
+	case opAdd:
+		b.met.addSeconds.Observe(time.Since(arrival).Seconds())
+	case opRead:
+		b.met.readSeconds.Observe(time.Since(arrival).Seconds())
 	}
-	b.met.count(op, resp.Status)
-	st.out <- outgoing{resp: resp, admitted: true}
+	b.met.count(o, resp.Status)
+	st.push(outgoing{resp: resp, admitted: true})
+}
+
+// inFlightRequests is the dlog_bookie_requests_in_flight gauge: requests
+// admitted on every stream and not yet answered.
+func (b *Bookie) inFlightRequests() float64 {
+	b.streams.Lock()
+	defer b.streams.Unlock()
+	var n int64
+	for st := range b.streams.m {
+		n += st.inFlight.Load()
+	}
+	return float64(n)
 }
 
 func response(txn uint64, status bookiepb.Status, msg string) *bookiepb.Response {
 	return &bookiepb.Response{Txn: txn, Status: status, Message: msg}
 }
 
-func opName(req *bookiepb.Request) string {
+// op is a request type, for metrics.
+type op uint8
+
+const (
+	opUnknown op = iota
+	opAdd
+	opRead
+	opReadLAC
+	opWriteLAC
+	opDelete
+	opInfo
+	opCount // number of ops
+)
+
+var opNames = [opCount]string{"unknown", "add", "read", "read-lac", "write-lac", "delete", "info"}
+
+func (o op) String() string { return opNames[o] }
+
+func opOf(req *bookiepb.Request) op {
 	switch req.Body.(type) {
 	case *bookiepb.Request_Add:
-		return "add"
+		return opAdd
 	case *bookiepb.Request_Read:
-		return "read"
+		return opRead
 	case *bookiepb.Request_ReadLac:
-		return "read-lac"
+		return opReadLAC
 	case *bookiepb.Request_WriteLac:
-		return "write-lac"
+		return opWriteLAC
 	case *bookiepb.Request_Delete:
-		return "delete"
+		return opDelete
 	case *bookiepb.Request_Info:
-		return "info"
+		return opInfo
 	}
-	return "unknown"
+	return opUnknown
 }
