@@ -240,7 +240,9 @@ func (c *Cluster) start(ctx context.Context, i int) error {
 	if err != nil {
 		return fmt.Errorf("cluster: start bookie %d (%s): %w", i, id, err)
 	}
-	if proxy != nil && proxy.Target() != b.ListenAddr() {
+	if proxy != nil {
+		// Always a fresh upstream connection: one that saw the bookie down
+		// would wait out gRPC's reconnect backoff before trying again.
 		if err := proxy.SetTarget(b.ListenAddr()); err != nil {
 			_ = b.Close()
 			return err

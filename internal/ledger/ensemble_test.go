@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dlog-io/dlog/internal/cluster"
 	"github.com/dlog-io/dlog/internal/metadata"
 )
 
@@ -55,11 +56,7 @@ func TestEnsembleChangeOnKilledBookie(t *testing.T) {
 			}
 			checkReadable(t, cl, w.ID(), acked)
 			must(t, c.Restart(ctx, c.Index(victim)), "restart %s", victim)
-			for e, data := range acked {
-				if n := copies(t, cl, c, w.ID(), e, data); n < tt.opts.AckQuorum {
-					t.Fatalf("entry %d has %d copies, acknowledged with Qa=%d", e, n, tt.opts.AckQuorum)
-				}
-			}
+			checkCopies(t, cl, c, w.ID(), acked, tt.opts.AckQuorum)
 		})
 	}
 }
@@ -69,22 +66,27 @@ func TestEnsembleChangeOnKilledBookie(t *testing.T) {
 // moving to a spare), fails every later add with ErrNotEnoughBookies when
 // it cannot, and never acknowledges an entry with fewer than Qa copies.
 func TestNoReplacement(t *testing.T) {
+	e3 := CreateOptions{EnsembleSize: 3, WriteQuorum: 3, AckQuorum: 2}
+	e5 := CreateOptions{EnsembleSize: 5, WriteQuorum: 3, AckQuorum: 2}
 	tests := []struct {
 		name     string
 		bookies  int
-		kill     int  // ensemble members killed, one after another
+		opts     CreateOptions
+		kill     int  // ensemble members killed (adjacent: one write set), one after another
 		wantFail bool // the writer must end with ErrNotEnoughBookies
 	}{
-		{"one-of-three-no-spare-degraded", 3, 1, false},
-		{"two-of-three-no-spare", 3, 2, true},
-		{"two-of-three-with-spares", 5, 2, false},
+		{"E3-one-no-spare-degraded", 3, e3, 1, false},
+		{"E3-two-no-spare", 3, e3, 2, true},
+		{"E3-two-with-spares", 5, e3, 2, false},
+		{"E5-two-of-a-write-set-no-spare", 5, e5, 2, true},
+		{"E5-two-of-a-write-set-with-spares", 7, e5, 2, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := startCluster(t, tt.bookies)
 			cl := newClient(t, c, func(cfg *Config) { cfg.MaxPendingAdds = 32 })
 			ctx := deadline(t, 90*time.Second)
-			opts := DefaultCreateOptions()
+			opts := tt.opts
 			w, err := cl.Create(ctx, opts)
 			must(t, err, "create")
 			ensemble := w.Metadata().Fragments[0].Bookies
@@ -129,11 +131,7 @@ func TestNoReplacement(t *testing.T) {
 					must(t, c.Restart(ctx, i), "restart %d", i)
 				}
 			}
-			for e, data := range acked {
-				if n := copies(t, cl, c, w.ID(), e, data); n < opts.AckQuorum {
-					t.Fatalf("entry %d has %d copies, acknowledged with Qa=%d", e, n, opts.AckQuorum)
-				}
-			}
+			checkCopies(t, cl, c, w.ID(), acked, opts.AckQuorum)
 			if tt.wantFail {
 				// The ledger is left OPEN; recovery must keep every
 				// acknowledged entry.
@@ -147,6 +145,18 @@ func TestNoReplacement(t *testing.T) {
 				checkReadable(t, cl, w.ID(), acked)
 			}
 		})
+	}
+}
+
+// checkCopies fails the test if an acknowledged entry has fewer than qa
+// byte-identical copies on the running bookies.
+func checkCopies(t *testing.T, cl *Client, c *cluster.Cluster, id int64, acked map[int64][]byte, qa int) {
+	t.Helper()
+	n := countCopies(t, cl, c, id, acked)
+	for e := range acked {
+		if n[e] < qa {
+			t.Fatalf("entry %d has %d copies, acknowledged with Qa=%d", e, n[e], qa)
+		}
 	}
 }
 

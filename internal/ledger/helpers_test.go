@@ -59,18 +59,20 @@ func quietLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
-// testConfig is the ledger client configuration of the tests: short
-// timeouts so that failures are noticed quickly (they never decide an
-// assertion, only how long a failure takes to be seen).
+// testConfig is the ledger client configuration of the tests. Timeouts
+// are generous: on a loaded machine a healthy bookie may stall for seconds,
+// and a timeout must never turn it into a failure a test did not stage.
+// Tests that need a timeout to expire set their own, and then expect the
+// failure it causes.
 func testConfig(t testing.TB) Config {
 	cfg := DefaultConfig()
 	cfg.Seed = 1
-	cfg.AddTimeout = 2 * time.Second
-	cfg.FenceTimeout = 2 * time.Second
-	cfg.RecoveryReadTimeout = 2 * time.Second
-	cfg.ReadTimeout = 2 * time.Second
-	cfg.LongPollTimeout = 2 * time.Second
-	cfg.MetadataTimeout = 5 * time.Second
+	cfg.AddTimeout = 30 * time.Second
+	cfg.FenceTimeout = 20 * time.Second
+	cfg.RecoveryReadTimeout = 20 * time.Second
+	cfg.ReadTimeout = 20 * time.Second
+	cfg.LongPollTimeout = 5 * time.Second
+	cfg.MetadataTimeout = 20 * time.Second
 	cfg.Logger = testLogger(t)
 	return cfg
 }

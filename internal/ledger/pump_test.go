@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dlog-io/dlog/internal/bookieclient"
 	"github.com/dlog-io/dlog/internal/cluster"
+	"github.com/dlog-io/dlog/internal/pb/bookiepb"
 )
 
 // pump adds entries to a writer from one goroutine until stopped, the
@@ -99,17 +101,51 @@ func (p *pump) waitSettled(t testing.TB) {
 // with exactly want.
 func copies(t testing.TB, cl *Client, c *cluster.Cluster, id, e int64, want []byte) int {
 	t.Helper()
-	n := 0
+	return countCopies(t, cl, c, id, map[int64][]byte{e: want})[e]
+}
+
+// countCopies counts, for every entry of want, the running bookies of c
+// that return it with exactly its bytes (reads issued concurrently).
+func countCopies(t testing.TB, cl *Client, c *cluster.Cluster, id int64, want map[int64][]byte) map[int64]int {
+	t.Helper()
+	var (
+		mu  sync.Mutex
+		out = make(map[int64]int, len(want))
+		wg  sync.WaitGroup
+	)
+	sem := make(chan struct{}, 64)
+	ctx := deadline(t, 60*time.Second)
 	for i := range c.Len() {
 		if !c.Running(i) {
 			continue
 		}
-		got, err := readDirect(t, cl, c.Addr(i), id, e)
-		if err == nil && bytes.Equal(got, want) {
-			n++
+		addr := c.Addr(i)
+		for e, data := range want {
+			sem <- struct{}{}
+			wg.Add(1)
+			var try func(attempt int)
+			try = func(attempt int) {
+				req := &bookiepb.Request{Body: &bookiepb.Request_Read{Read: &bookiepb.ReadRequest{LedgerId: id, EntryId: e}}}
+				cl.BookieClient().Go(ctx, addr, req, func(r *bookiepb.Response, err error) {
+					if err != nil && !bookieclient.IsExplicitNegative(err) && attempt < 50 && ctx.Err() == nil {
+						// Unknown (a bookie just restarted): ask again.
+						time.AfterFunc(20*time.Millisecond, func() { try(attempt + 1) })
+						return
+					}
+					defer wg.Done()
+					defer func() { <-sem }()
+					if got := r.GetRead().GetEntry(); err == nil && got != nil && bytes.Equal(got.Payload, data) {
+						mu.Lock()
+						out[e]++
+						mu.Unlock()
+					}
+				})
+			}
+			try(0)
 		}
 	}
-	return n
+	wg.Wait()
+	return out
 }
 
 // checkReadable reads every acknowledged entry back through a fresh reader

@@ -57,7 +57,13 @@ func TestRecoveryWithSlowOrSilentBookies(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := startCluster(t, 3)
 			w, acked := writeAndAbandon(t, c, 20)
-			cl := newClient(t, c)
+			cl := newClient(t, c, func(cfg *Config) {
+				if tt.wantErr {
+					// The silent bookies' fences must time out to show
+					// that coverage cannot be reached.
+					cfg.FenceTimeout = time.Second
+				}
+			})
 			ctx := deadline(t, 60*time.Second)
 			ens := w.Metadata().Fragments[0].Bookies
 			for _, b := range ens[:tt.faulty] {
@@ -84,7 +90,7 @@ func TestRecoveryWithSlowOrSilentBookies(t *testing.T) {
 				p.Release()
 			}
 			if tt.wantErr {
-				md, err = cl.Recover(ctx, w.ID())
+				md, err = newClient(t, c).Recover(ctx, w.ID())
 				must(t, err, "recover after healing")
 				if md.LastEntryID != 19 {
 					t.Fatalf("recovered to %d, want 19", md.LastEntryID)
