@@ -50,6 +50,15 @@ const (
 	Code_CODE_REDIRECT          Code = 9  // another proxy owns the log: see location
 	Code_CODE_OVER_CAPACITY     Code = 10 // a rate or pending-write limit refused it
 	Code_CODE_WRITER_ACTIVE     Code = 11 // delete refused: the log has an active writer
+	// This proxy does not take the log now (it is draining, the log is on
+	// probation after repeated errors, the proxy is shutting down or owns too
+	// many logs): nothing was done; ask another proxy.
+	Code_CODE_STREAM_UNAVAILABLE Code = 12
+	// An idempotent write whose sequence is at or below the last one the
+	// proxy knows for its producer, but whose record it does not remember:
+	// written long ago (outside the dedup window) or skipped. Nothing was
+	// written by this call.
+	Code_CODE_SEQUENCE_TOO_OLD Code = 13
 	// Indeterminate failures: the write may or may not be in the log.
 	Code_CODE_FENCED      Code = 20 // the proxy lost the log mid-write
 	Code_CODE_UNAVAILABLE Code = 21 // storage or metadata unreachable; retry
@@ -72,28 +81,32 @@ var (
 		9:  "CODE_REDIRECT",
 		10: "CODE_OVER_CAPACITY",
 		11: "CODE_WRITER_ACTIVE",
+		12: "CODE_STREAM_UNAVAILABLE",
+		13: "CODE_SEQUENCE_TOO_OLD",
 		20: "CODE_FENCED",
 		21: "CODE_UNAVAILABLE",
 		22: "CODE_TIMEOUT",
 		23: "CODE_INTERNAL",
 	}
 	Code_value = map[string]int32{
-		"CODE_UNSPECIFIED":       0,
-		"CODE_OK":                1,
-		"CODE_INVALID_ARGUMENT":  2,
-		"CODE_NOT_FOUND":         3,
-		"CODE_ALREADY_EXISTS":    4,
-		"CODE_TOO_LARGE":         5,
-		"CODE_TXID_OUT_OF_ORDER": 6,
-		"CODE_END_OF_STREAM":     7,
-		"CODE_TRUNCATED":         8,
-		"CODE_REDIRECT":          9,
-		"CODE_OVER_CAPACITY":     10,
-		"CODE_WRITER_ACTIVE":     11,
-		"CODE_FENCED":            20,
-		"CODE_UNAVAILABLE":       21,
-		"CODE_TIMEOUT":           22,
-		"CODE_INTERNAL":          23,
+		"CODE_UNSPECIFIED":        0,
+		"CODE_OK":                 1,
+		"CODE_INVALID_ARGUMENT":   2,
+		"CODE_NOT_FOUND":          3,
+		"CODE_ALREADY_EXISTS":     4,
+		"CODE_TOO_LARGE":          5,
+		"CODE_TXID_OUT_OF_ORDER":  6,
+		"CODE_END_OF_STREAM":      7,
+		"CODE_TRUNCATED":          8,
+		"CODE_REDIRECT":           9,
+		"CODE_OVER_CAPACITY":      10,
+		"CODE_WRITER_ACTIVE":      11,
+		"CODE_STREAM_UNAVAILABLE": 12,
+		"CODE_SEQUENCE_TOO_OLD":   13,
+		"CODE_FENCED":             20,
+		"CODE_UNAVAILABLE":        21,
+		"CODE_TIMEOUT":            22,
+		"CODE_INTERNAL":           23,
 	}
 )
 
@@ -129,8 +142,12 @@ type ErrorDetail struct {
 	Code     Code                   `protobuf:"varint,1,opt,name=code,proto3,enum=dlog.api.v1.Code" json:"code,omitempty"`
 	Definite bool                   `protobuf:"varint,2,opt,name=definite,proto3" json:"definite,omitempty"`
 	// For CODE_REDIRECT: the owner proxy's API address (host:port).
-	Location      string `protobuf:"bytes,3,opt,name=location,proto3" json:"location,omitempty"`
-	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	Location string `protobuf:"bytes,3,opt,name=location,proto3" json:"location,omitempty"`
+	Message  string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// The exact condition, stable and kebab-case, finer than code: e.g.
+	// "log-not-found" and "namespace-not-found" are both CODE_NOT_FOUND. The
+	// Go client maps it back to the matching dlog error (errors.Is).
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -189,6 +206,13 @@ func (x *ErrorDetail) GetLocation() string {
 func (x *ErrorDetail) GetMessage() string {
 	if x != nil {
 		return x.Message
+	}
+	return ""
+}
+
+func (x *ErrorDetail) GetReason() string {
+	if x != nil {
+		return x.Reason
 	}
 	return ""
 }
@@ -301,11 +325,14 @@ func (x *Record) GetTxid() int64 {
 }
 
 type ReadRecord struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Dlsn          string                 `protobuf:"bytes,1,opt,name=dlsn,proto3" json:"dlsn,omitempty"`
-	Txid          int64                  `protobuf:"varint,2,opt,name=txid,proto3" json:"txid,omitempty"`
-	SequenceId    int64                  `protobuf:"varint,3,opt,name=sequence_id,json=sequenceId,proto3" json:"sequence_id,omitempty"`
-	Payload       []byte                 `protobuf:"bytes,4,opt,name=payload,proto3" json:"payload,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Dlsn       string                 `protobuf:"bytes,1,opt,name=dlsn,proto3" json:"dlsn,omitempty"`
+	Txid       int64                  `protobuf:"varint,2,opt,name=txid,proto3" json:"txid,omitempty"`
+	SequenceId int64                  `protobuf:"varint,3,opt,name=sequence_id,json=sequenceId,proto3" json:"sequence_id,omitempty"`
+	Payload    []byte                 `protobuf:"bytes,4,opt,name=payload,proto3" json:"payload,omitempty"`
+	// Set for records written idempotently: the producer and its sequence.
+	ProducerId    string `protobuf:"bytes,5,opt,name=producer_id,json=producerId,proto3" json:"producer_id,omitempty"`
+	Sequence      int64  `protobuf:"varint,6,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -366,6 +393,20 @@ func (x *ReadRecord) GetPayload() []byte {
 		return x.Payload
 	}
 	return nil
+}
+
+func (x *ReadRecord) GetProducerId() string {
+	if x != nil {
+		return x.ProducerId
+	}
+	return ""
+}
+
+func (x *ReadRecord) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
 }
 
 type CreateLogRequest struct {
@@ -901,9 +942,12 @@ func (x *WriteRequest) GetSequence() int64 {
 }
 
 type WriteResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Dlsn          string                 `protobuf:"bytes,1,opt,name=dlsn,proto3" json:"dlsn,omitempty"`
-	Txid          int64                  `protobuf:"varint,2,opt,name=txid,proto3" json:"txid,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Dlsn  string                 `protobuf:"bytes,1,opt,name=dlsn,proto3" json:"dlsn,omitempty"`
+	Txid  int64                  `protobuf:"varint,2,opt,name=txid,proto3" json:"txid,omitempty"`
+	// True when an idempotent retry matched an earlier write: dlsn and txid
+	// are the original's and nothing was appended.
+	Duplicate     bool `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -950,6 +994,13 @@ func (x *WriteResponse) GetTxid() int64 {
 		return x.Txid
 	}
 	return 0
+}
+
+func (x *WriteResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
 }
 
 type WriteBulkRequest struct {
@@ -1070,7 +1121,8 @@ type WriteResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Dlsn          string                 `protobuf:"bytes,1,opt,name=dlsn,proto3" json:"dlsn,omitempty"` // set on success
 	Txid          int64                  `protobuf:"varint,2,opt,name=txid,proto3" json:"txid,omitempty"`
-	Error         *ErrorDetail           `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"` // set on failure
+	Error         *ErrorDetail           `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`          // set on failure
+	Duplicate     bool                   `protobuf:"varint,4,opt,name=duplicate,proto3" json:"duplicate,omitempty"` // as WriteResponse.duplicate
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1124,6 +1176,13 @@ func (x *WriteResult) GetError() *ErrorDetail {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *WriteResult) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
 }
 
 type ReadRequest struct {
@@ -1296,7 +1355,12 @@ type ReadResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Records []*ReadRecord          `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
 	// Set on the last message of a stream ended by end-of-stream.
-	EndOfStream   bool `protobuf:"varint,2,opt,name=end_of_stream,json=endOfStream,proto3" json:"end_of_stream,omitempty"`
+	EndOfStream bool `protobuf:"varint,2,opt,name=end_of_stream,json=endOfStream,proto3" json:"end_of_stream,omitempty"`
+	// When the start position resolves to a DLSN before any record is sent
+	// (end, subscription), the first message carries it without records: a
+	// client that loses the stream resumes there, so records written
+	// meanwhile are neither skipped nor repeated.
+	ResumeDlsn    string `protobuf:"bytes,3,opt,name=resume_dlsn,json=resumeDlsn,proto3" json:"resume_dlsn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1343,6 +1407,13 @@ func (x *ReadResponse) GetEndOfStream() bool {
 		return x.EndOfStream
 	}
 	return false
+}
+
+func (x *ReadResponse) GetResumeDlsn() string {
+	if x != nil {
+		return x.ResumeDlsn
+	}
+	return ""
 }
 
 type TruncateRequest struct {
@@ -2901,26 +2972,30 @@ var File_dlog_api_v1_dlog_proto protoreflect.FileDescriptor
 
 const file_dlog_api_v1_dlog_proto_rawDesc = "" +
 	"\n" +
-	"\x16dlog/api/v1/dlog.proto\x12\vdlog.api.v1\"\x86\x01\n" +
+	"\x16dlog/api/v1/dlog.proto\x12\vdlog.api.v1\"\x9e\x01\n" +
 	"\vErrorDetail\x12%\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x11.dlog.api.v1.CodeR\x04code\x12\x1a\n" +
 	"\bdefinite\x18\x02 \x01(\bR\bdefinite\x12\x1a\n" +
 	"\blocation\x18\x03 \x01(\tR\blocation\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"8\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"8\n" +
 	"\x06LogRef\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03log\x18\x02 \x01(\tR\x03log\"D\n" +
 	"\x06Record\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x17\n" +
 	"\x04txid\x18\x02 \x01(\x03H\x00R\x04txid\x88\x01\x01B\a\n" +
-	"\x05_txid\"o\n" +
+	"\x05_txid\"\xac\x01\n" +
 	"\n" +
 	"ReadRecord\x12\x12\n" +
 	"\x04dlsn\x18\x01 \x01(\tR\x04dlsn\x12\x12\n" +
 	"\x04txid\x18\x02 \x01(\x03R\x04txid\x12\x1f\n" +
 	"\vsequence_id\x18\x03 \x01(\x03R\n" +
 	"sequenceId\x12\x18\n" +
-	"\apayload\x18\x04 \x01(\fR\apayload\"\\\n" +
+	"\apayload\x18\x04 \x01(\fR\apayload\x12\x1f\n" +
+	"\vproducer_id\x18\x05 \x01(\tR\n" +
+	"producerId\x12\x1a\n" +
+	"\bsequence\x18\x06 \x01(\x03R\bsequence\"\\\n" +
 	"\x10CreateLogRequest\x12%\n" +
 	"\x03log\x18\x01 \x01(\v2\x13.dlog.api.v1.LogRefR\x03log\x12!\n" +
 	"\fretention_ms\x18\x02 \x01(\x03R\vretentionMs\"\x13\n" +
@@ -2958,10 +3033,11 @@ const file_dlog_api_v1_dlog_proto_rawDesc = "" +
 	"\x06record\x18\x02 \x01(\v2\x13.dlog.api.v1.RecordR\x06record\x12\x1f\n" +
 	"\vproducer_id\x18\x03 \x01(\tR\n" +
 	"producerId\x12\x1a\n" +
-	"\bsequence\x18\x04 \x01(\x03R\bsequence\"7\n" +
+	"\bsequence\x18\x04 \x01(\x03R\bsequence\"U\n" +
 	"\rWriteResponse\x12\x12\n" +
 	"\x04dlsn\x18\x01 \x01(\tR\x04dlsn\x12\x12\n" +
-	"\x04txid\x18\x02 \x01(\x03R\x04txid\"\xb0\x01\n" +
+	"\x04txid\x18\x02 \x01(\x03R\x04txid\x12\x1c\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\xb0\x01\n" +
 	"\x10WriteBulkRequest\x12%\n" +
 	"\x03log\x18\x01 \x01(\v2\x13.dlog.api.v1.LogRefR\x03log\x12-\n" +
 	"\arecords\x18\x02 \x03(\v2\x13.dlog.api.v1.RecordR\arecords\x12\x1f\n" +
@@ -2969,11 +3045,12 @@ const file_dlog_api_v1_dlog_proto_rawDesc = "" +
 	"producerId\x12%\n" +
 	"\x0efirst_sequence\x18\x04 \x01(\x03R\rfirstSequence\"G\n" +
 	"\x11WriteBulkResponse\x122\n" +
-	"\aresults\x18\x01 \x03(\v2\x18.dlog.api.v1.WriteResultR\aresults\"e\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.dlog.api.v1.WriteResultR\aresults\"\x83\x01\n" +
 	"\vWriteResult\x12\x12\n" +
 	"\x04dlsn\x18\x01 \x01(\tR\x04dlsn\x12\x12\n" +
 	"\x04txid\x18\x02 \x01(\x03R\x04txid\x12.\n" +
-	"\x05error\x18\x03 \x01(\v2\x18.dlog.api.v1.ErrorDetailR\x05error\"\x8f\x02\n" +
+	"\x05error\x18\x03 \x01(\v2\x18.dlog.api.v1.ErrorDetailR\x05error\x12\x1c\n" +
+	"\tduplicate\x18\x04 \x01(\bR\tduplicate\"\x8f\x02\n" +
 	"\vReadRequest\x12%\n" +
 	"\x03log\x18\x01 \x01(\v2\x13.dlog.api.v1.LogRefR\x03log\x12\x14\n" +
 	"\x04dlsn\x18\x02 \x01(\tH\x00R\x04dlsn\x12\x14\n" +
@@ -2984,10 +3061,12 @@ const file_dlog_api_v1_dlog_proto_rawDesc = "" +
 	"\x06follow\x18\a \x01(\bR\x06follow\x12\x14\n" +
 	"\x05limit\x18\b \x01(\x03R\x05limit\x12%\n" +
 	"\x0eskip_truncated\x18\t \x01(\bR\rskipTruncatedB\x06\n" +
-	"\x04from\"e\n" +
+	"\x04from\"\x86\x01\n" +
 	"\fReadResponse\x121\n" +
 	"\arecords\x18\x01 \x03(\v2\x17.dlog.api.v1.ReadRecordR\arecords\x12\"\n" +
-	"\rend_of_stream\x18\x02 \x01(\bR\vendOfStream\"j\n" +
+	"\rend_of_stream\x18\x02 \x01(\bR\vendOfStream\x12\x1f\n" +
+	"\vresume_dlsn\x18\x03 \x01(\tR\n" +
+	"resumeDlsn\"j\n" +
 	"\x0fTruncateRequest\x12%\n" +
 	"\x03log\x18\x01 \x01(\v2\x13.dlog.api.v1.LogRefR\x03log\x12\x14\n" +
 	"\x04dlsn\x18\x02 \x01(\tH\x00R\x04dlsn\x12\x14\n" +
@@ -3090,7 +3169,7 @@ const file_dlog_api_v1_dlog_proto_rawDesc = "" +
 	"\rlast_entry_id\x18\x03 \x01(\x03R\vlastEntryId\"I\n" +
 	"\x12ReadLedgerResponse\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\x03R\aentryId\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload*\xdc\x02\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload*\x94\x03\n" +
 	"\x04Code\x12\x14\n" +
 	"\x10CODE_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aCODE_OK\x10\x01\x12\x19\n" +
@@ -3104,7 +3183,9 @@ const file_dlog_api_v1_dlog_proto_rawDesc = "" +
 	"\rCODE_REDIRECT\x10\t\x12\x16\n" +
 	"\x12CODE_OVER_CAPACITY\x10\n" +
 	"\x12\x16\n" +
-	"\x12CODE_WRITER_ACTIVE\x10\v\x12\x0f\n" +
+	"\x12CODE_WRITER_ACTIVE\x10\v\x12\x1b\n" +
+	"\x17CODE_STREAM_UNAVAILABLE\x10\f\x12\x19\n" +
+	"\x15CODE_SEQUENCE_TOO_OLD\x10\r\x12\x0f\n" +
 	"\vCODE_FENCED\x10\x14\x12\x14\n" +
 	"\x10CODE_UNAVAILABLE\x10\x15\x12\x10\n" +
 	"\fCODE_TIMEOUT\x10\x16\x12\x11\n" +
