@@ -27,9 +27,9 @@ type etcdStarted struct {
 func newEtcdCmd(e *env) *cobra.Command {
 	var (
 		name, dir, listenClient, listenPeer, initial, token string
-		tickMs, electionMs                                   uint
-		noFsync                                              bool
-		logLevel, logFormat                                  string
+		tickMs, electionMs                                  uint
+		noFsync                                             bool
+		logLevel, logFormat                                 string
 	)
 	c := &cobra.Command{
 		Use:    "etcd --name NAME --dir DIR [flags]",
