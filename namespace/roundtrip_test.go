@@ -28,8 +28,11 @@ func TestRoundTrip(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			total := tc.long
-			if testing.Short() {
+			switch {
+			case testing.Short():
 				total = tc.short
+			case raceEnabled:
+				total = tc.long / 4
 			}
 			c := startCluster(t, 3, "memory:")
 			n := openNS(t, c, func(cfg *Config) {
