@@ -9,7 +9,19 @@ package dlog
 type Record struct {
 	TxID    int64
 	Payload []byte
+
+	// ProducerID and Sequence tag an idempotent write (ProducerID empty:
+	// untagged). The tag is stored with the record, so whoever owns the log
+	// later can tell that a retried write is already in it: the service
+	// tier answers a retry with the original DLSN instead of appending it
+	// again. A producer's sequences increase; ProducerID is at most
+	// MaxProducerIDLength bytes of printable ASCII and Sequence is >= 0.
+	ProducerID string
+	Sequence   int64
 }
+
+// MaxProducerIDLength bounds Record.ProducerID, in bytes.
+const MaxProducerIDLength = 128
 
 // MaxTxID is reserved for the end-of-stream marker.
 const MaxTxID = int64(^uint64(0) >> 1)
@@ -23,4 +35,8 @@ type ReadRecord struct {
 	SequenceID int64
 	// Payload is owned by the caller.
 	Payload []byte
+	// ProducerID and Sequence are the record's idempotency tag, if it was
+	// written with one (see Record).
+	ProducerID string
+	Sequence   int64
 }
