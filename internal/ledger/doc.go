@@ -100,8 +100,10 @@
 //     is neither is Unrecoverable: recovery fails retryably and never
 //     shortens the ledger.
 //  4. Re-add every entry found beyond the LAC with the recovery flag to its
-//     whole write set; at least Qa must succeed (else the recovery fails
-//     retryably: this client does not change ensembles during recovery).
+//     whole write set; at least Qa must succeed. When failed bookies leave
+//     an entry short of Qa, recovery changes the ensemble as a writer does
+//     (new fragment by CAS while IN_RECOVERY, before anything is sent to
+//     the new member); with no replacement it fails retryably.
 //  5. CAS the state to CLOSED at the last entry. Concurrent recoveries
 //     converge: the loser of the CAS re-reads and returns the winner's
 //     CLOSED metadata. A CLOSED ledger never changes.

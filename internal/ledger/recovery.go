@@ -10,6 +10,7 @@ import (
 	"github.com/dlog-io/dlog/internal/bugs"
 	"github.com/dlog-io/dlog/internal/metadata"
 	"github.com/dlog-io/dlog/internal/pb/bookiepb"
+	"github.com/dlog-io/dlog/internal/placement"
 	"github.com/dlog-io/dlog/internal/quorum"
 )
 
@@ -26,10 +27,15 @@ const recoveryAttempts = 8
 // never cut off. Concurrent recoveries converge: the CAS decides, and the
 // loser returns the winner's CLOSED metadata.
 //
+// When a bookie fails the re-replication and the ack quorum can no longer
+// be met, recovery changes the ensemble as a writer would (new fragment by
+// CAS, state still IN_RECOVERY, before anything is sent to the new member).
+//
 // Errors: ErrNoLedger; ErrRecoveryIncomplete (retry later: fencing not
 // covered, an entry neither readable nor provably absent, re-replication
-// short of the ack quorum, metadata unavailable); ctx's error. On error the
-// ledger is left IN_RECOVERY (or OPEN) and is never shortened.
+// short of the ack quorum with no replacement, metadata unavailable); ctx's
+// error. On error the ledger is left IN_RECOVERY (or OPEN) and is never
+// shortened.
 //
 // The returned metadata's Length is -1 when recovery closed the ledger:
 // entries carry no cumulative length, so recovery cannot know the payload
@@ -70,7 +76,10 @@ func (c *Client) recover(ctx context.Context, id int64) (metadata.LedgerMetadata
 			}
 			md, ver = next, v
 		}
-		last, err := c.recoverData(ctx, id, md)
+		last, md, ver, err := c.recoverData(ctx, id, md, ver)
+		if errors.Is(err, errMetadataChanged) {
+			continue // changed under an ensemble change of this recovery
+		}
 		if err != nil {
 			return md, "failed", err
 		}
@@ -112,19 +121,23 @@ type recovery struct {
 	c        *Client
 	id       int64
 	p        quorum.Params
-	ensemble []string // the last fragment's
+	ensemble []string // the last fragment's: where the tail is read
 	first    int64    // the last fragment's first entry
 	key      []byte
+	// md and ver are the metadata this recovery holds (IN_RECOVERY); an
+	// ensemble change during re-replication updates them.
+	md  metadata.LedgerMetadata
+	ver metadata.Version
 
 	// fenceBox receives the answers to the fencing reads and identity
 	// checks; late ones keep arriving while the tail is scanned.
 	fenceBox *inbox[fenceAnswer]
-	// identity[i] is identityUnknown until the bookie at ensemble index i
-	// proves to be the one the fragment names (identityConfirmed), or
-	// answers as another bookie or not at all (identityRejected). Recovery
-	// read answers and recovery add acks count only from confirmed
-	// members; until then they wait (see scan).
-	identity []identityState
+	// identity is identityUnknown (absent) until a bookie proves to be the
+	// one the fragment names (identityConfirmed), or answers as another
+	// bookie or not at all (identityRejected). Recovery read answers and
+	// recovery add acks count only from confirmed bookies; until then they
+	// wait (see scan). Replacements chosen from the registry are confirmed.
+	identity map[string]identityState
 }
 
 type identityState int8
@@ -136,8 +149,9 @@ const (
 )
 
 // recoverData fences the last fragment and finds (and re-replicates) the
-// ledger's tail; it returns the last entry id.
-func (c *Client) recoverData(ctx context.Context, id int64, md metadata.LedgerMetadata) (int64, error) {
+// ledger's tail; it returns the last entry id and the metadata (and
+// version) the recovery holds, changed if it had to change the ensemble.
+func (c *Client) recoverData(ctx context.Context, id int64, md metadata.LedgerMetadata, ver metadata.Version) (int64, metadata.LedgerMetadata, metadata.Version, error) {
 	frag := md.Fragments[len(md.Fragments)-1]
 	r := &recovery{
 		c:        c,
@@ -146,8 +160,10 @@ func (c *Client) recoverData(ctx context.Context, id int64, md metadata.LedgerMe
 		ensemble: frag.Bookies,
 		first:    frag.FirstEntryID,
 		key:      md.MasterKey,
+		md:       md,
+		ver:      ver,
 		fenceBox: newInbox[fenceAnswer](),
-		identity: make([]identityState, len(frag.Bookies)),
+		identity: make(map[string]identityState),
 	}
 	// The fence phase's requests stay live through the scan, so that a
 	// late identity check can still confirm a member.
@@ -155,13 +171,14 @@ func (c *Client) recoverData(ctx context.Context, id int64, md metadata.LedgerMe
 	defer cancel()
 	lac, err := r.fence(ctx, fctx)
 	if err != nil {
-		return 0, err
+		return 0, r.md, r.ver, err
 	}
 	// Every entry before the last fragment was acknowledged when the
 	// fragment was created (it starts at the writer's LAC+1), so the scan
 	// never starts below it, whatever the fenced bookies know (BookKeeper
 	// #2615).
-	return r.scan(ctx, max(lac, r.first-1))
+	last, err := r.scan(ctx, max(lac, r.first-1))
+	return last, r.md, r.ver, err
 }
 
 type fenceAnswer struct {
@@ -174,19 +191,19 @@ type fenceAnswer struct {
 // onIdentity records an identity check's answer.
 func (r *recovery) onIdentity(a fenceAnswer) {
 	b := r.ensemble[a.index]
-	if r.identity[a.index] != identityUnknown {
+	if r.identity[b] != identityUnknown {
 		return
 	}
 	switch got := a.resp.GetInfo().GetBookieId(); {
 	case a.err != nil:
 		r.c.log.Debug("identity check failed", "ledger-id", r.id, "bookie", b, "err", a.err)
-		r.identity[a.index] = identityRejected
+		r.identity[b] = identityRejected
 	case got != b:
 		r.c.log.Warn("another bookie answers at a fragment member's address; ignoring it",
 			"ledger-id", r.id, "bookie", b, "answered-as", got)
-		r.identity[a.index] = identityRejected
+		r.identity[b] = identityRejected
 	default:
-		r.identity[a.index] = identityConfirmed
+		r.identity[b] = identityConfirmed
 	}
 }
 
@@ -209,7 +226,7 @@ func (r *recovery) fence(ctx, reqCtx context.Context) (int64, error) {
 		addr, ok := r.c.Address(b)
 		if !ok {
 			states[i] = quorum.Failed
-			r.identity[i] = identityRejected
+			r.identity[b] = identityRejected
 			continue
 		}
 		info := &bookiepb.Request{Body: &bookiepb.Request_Info{Info: &bookiepb.InfoRequest{}}}
@@ -232,9 +249,9 @@ func (r *recovery) fence(ctx, reqCtx context.Context) (int64, error) {
 		for i := range states {
 			switch {
 			case states[i] != quorum.Pending:
-			case r.identity[i] == identityRejected:
+			case r.identity[r.ensemble[i]] == identityRejected:
 				states[i] = quorum.Failed
-			case fenced[i] && r.identity[i] == identityConfirmed:
+			case fenced[i] && r.identity[r.ensemble[i]] == identityConfirmed:
 				states[i] = quorum.Answered
 				lac = max(lac, fenceLAC[i])
 			}
@@ -291,13 +308,13 @@ func (r *recovery) fence(ctx, reqCtx context.Context) (int64, error) {
 
 // recoveryEvent is a recovery read or recovery add answer.
 type recoveryEvent struct {
-	read  bool
-	entry int64
-	index int         // ensemble index of the answering bookie
-	slot  int         // read: position in the write set
-	send  quorum.Send // add
-	resp  *bookiepb.Response
-	err   error
+	read   bool
+	entry  int64
+	bookie string      // the answering bookie
+	slot   int         // read: position in the write set
+	send   quorum.Send // add
+	resp   *bookiepb.Response
+	err    error
 }
 
 // counts reports whether the answer would count toward a decision (data,
@@ -312,120 +329,75 @@ type readState struct {
 	data    *bookiepb.Entry
 }
 
+// tail is the state of a scan: the reads in flight, the entries confirmed
+// but not yet re-replicated, and the re-add tracker.
+type tail struct {
+	scan      *quorum.Scan
+	tr        *quorum.Tracker
+	reads     map[int64]*readState
+	confirmed map[int64]*bookiepb.Entry // awaiting Qa recovery adds
+	box       *inbox[recoveryEvent]
+	ctx       context.Context // bounds the tail's requests
+	fence     bool            // recovery reads carry the fence flag
+	// failed are the bookies that failed a recovery add: never chosen as
+	// replacements.
+	failed placement.Set
+	// warned bookies were logged once.
+	warned map[string]bool
+}
+
 // scan reads forward from lac+1 with fencing recovery reads, decides each
 // entry with quorum.DecideEntry through a quorum.Scan, and re-adds every
 // confirmed entry with the recovery flag to its whole write set through a
 // tracker; it returns once the scan found the end and every confirmed entry
-// is acknowledged by Qa bookies. Answers from a member whose identity is not
+// is acknowledged by Qa bookies. Answers from a bookie whose identity is not
 // confirmed yet wait for the identity check; if it fails they count as
-// unknown (reads) or as a failed member (adds).
+// unknown (reads) or as a failed member (adds). When failed members leave
+// an entry short of Qa, the ensemble is changed (changeEnsemble).
 func (r *recovery) scan(ctx context.Context, lac int64) (int64, error) {
 	window := r.c.cfg.RecoveryWindow
-	scan := quorum.NewScan(lac, window)
 	tr, err := quorum.NewTrackerAfter(r.p, r.ensemble, lac)
 	if err != nil {
 		return 0, fmt.Errorf("recover ledger %d: %w", r.id, err)
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	box := newInbox[recoveryEvent]()
-	reads := make(map[int64]*readState)
-	confirmed := make(map[int64]*bookiepb.Entry) // awaiting Qa recovery adds
-	waiting := make([][]recoveryEvent, len(r.ensemble))
-	failedMember := make([]bool, len(r.ensemble))
-	fence := !bugs.On(bugs.RecoveryReadsDoNotFence)
-
-	issueRead := func(e int64) {
-		st := &readState{results: make([]quorum.ReadResult, r.p.WriteQuorum)}
-		reads[e] = st
-		for k, idx := range r.p.WriteSet(e) {
-			st.results[k] = quorum.ReadPending
-			addr, ok := r.c.Address(r.ensemble[idx])
-			if !ok || r.identity[idx] == identityRejected {
-				box.push(recoveryEvent{read: true, entry: e, index: idx, slot: k, err: bookieclient.ErrUnavailable})
-				continue
-			}
-			rd := &bookiepb.ReadRequest{LedgerId: r.id, EntryId: e, Fence: fence}
-			if fence {
-				rd.MasterKey = r.key
-			}
-			cctx, ccancel := context.WithTimeout(rctx, r.c.cfg.RecoveryReadTimeout)
-			r.c.bk.Go(cctx, addr, &bookiepb.Request{Body: &bookiepb.Request_Read{Read: rd}}, func(resp *bookiepb.Response, err error) {
-				ccancel()
-				box.push(recoveryEvent{read: true, entry: e, index: idx, slot: k, resp: resp, err: err})
-			})
-		}
+	t := &tail{
+		scan:      quorum.NewScan(lac, window),
+		tr:        tr,
+		reads:     make(map[int64]*readState),
+		confirmed: make(map[int64]*bookiepb.Entry),
+		box:       newInbox[recoveryEvent](),
+		ctx:       rctx,
+		fence:     !bugs.On(bugs.RecoveryReadsDoNotFence),
+		failed:    placement.NewSet(),
+		warned:    make(map[string]bool),
 	}
-	readd := func(e int64, data *bookiepb.Entry) error {
-		id, sends := tr.Add()
-		if id != e {
-			return fmt.Errorf("recover ledger %d: re-add order: tracker gave %d for %d", r.id, id, e)
-		}
-		add := &bookiepb.AddRequest{Entry: data, MasterKey: r.key, Recovery: true}
-		for _, s := range sends {
-			addr, ok := r.c.Address(s.Bookie)
-			if !ok {
-				box.push(recoveryEvent{entry: e, index: s.Index, send: s, err: bookieclient.ErrUnavailable})
-				continue
-			}
-			cctx, ccancel := context.WithTimeout(rctx, r.c.cfg.RecoveryReadTimeout)
-			r.c.bk.AddAsync(cctx, addr, add, func(err error) {
-				ccancel()
-				box.push(recoveryEvent{entry: e, index: s.Index, send: s, err: err})
-			})
-		}
-		return nil
-	}
-	// apply feeds one event whose member's identity is settled.
-	apply := func(ev recoveryEvent) error {
-		if r.identity[ev.index] == identityRejected && ev.counts() {
-			ev.resp, ev.err = nil, errUntrusted
-		}
-		if ev.read {
-			return r.onRead(ev, reads, confirmed, scan, readd)
-		}
-		if ev.err != nil {
-			if !failedMember[ev.index] {
-				failedMember[ev.index] = true
-				r.c.log.Warn("recovery add failed", "ledger-id", r.id, "entry-id", ev.entry, "bookie", ev.send.Bookie, "err", ev.err)
-			}
-			if _, err := tr.Fail(ev.send.Index); err != nil {
-				return fmt.Errorf("recover ledger %d: %w", r.id, err)
-			}
-			return nil
-		}
-		acked, err := tr.Ack(ev.entry, ev.send.Index, ev.send.Bookie)
-		if err != nil {
-			return fmt.Errorf("recover ledger %d: %w", r.id, err)
-		}
-		for e := acked.First; e <= acked.Last; e++ {
-			delete(confirmed, e)
-		}
-		return nil
-	}
-
+	waiting := make(map[string][]recoveryEvent)
 	for {
 		for tr.Pending() < window {
-			e, ok := scan.Next()
+			e, ok := t.scan.Next()
 			if !ok {
 				break
 			}
-			issueRead(e)
+			r.issueRead(t, e)
 		}
 		if stalled := tr.Stalled(); len(stalled) > 0 {
-			return 0, fmt.Errorf("recover ledger %d: %w: re-replication of entry %d cannot reach the ack quorum %d",
-				r.id, ErrRecoveryIncomplete, stalled[0], r.p.AckQuorum)
+			if err := r.changeEnsemble(ctx, t, stalled[0]); err != nil {
+				return 0, err
+			}
+			continue
 		}
-		switch scan.State() {
+		switch t.scan.State() {
 		case quorum.ScanFailed:
-			return 0, fmt.Errorf("recover ledger %d: %w: %w", r.id, ErrRecoveryIncomplete, scan.Err())
+			return 0, fmt.Errorf("recover ledger %d: %w: %w", r.id, ErrRecoveryIncomplete, t.scan.Err())
 		case quorum.ScanDone:
-			if tr.LAC() >= scan.LastEntryID() {
-				return scan.LastEntryID(), nil
+			if tr.LAC() >= t.scan.LastEntryID() {
+				return t.scan.LastEntryID(), nil
 			}
 		}
 		select {
-		case <-box.ready():
+		case <-t.box.ready():
 		case <-r.fenceBox.ready():
 		case <-ctx.Done():
 			return 0, fmt.Errorf("recover ledger %d: %w", r.id, ctx.Err())
@@ -435,26 +407,157 @@ func (r *recovery) scan(ctx context.Context, lac int64) (int64, error) {
 				continue // a late fence answer: its LAC is no longer needed
 			}
 			r.onIdentity(a)
-			if r.identity[a.index] != identityUnknown {
-				held := waiting[a.index]
-				waiting[a.index] = nil
+			b := r.ensemble[a.index]
+			if r.identity[b] != identityUnknown {
+				held := waiting[b]
+				delete(waiting, b)
 				for _, ev := range held {
-					if err := apply(ev); err != nil {
+					if err := r.apply(t, ev); err != nil {
 						return 0, err
 					}
 				}
 			}
 		}
-		for _, ev := range box.take() {
-			if r.identity[ev.index] == identityUnknown && ev.counts() {
-				waiting[ev.index] = append(waiting[ev.index], ev)
+		for _, ev := range t.box.take() {
+			if r.identity[ev.bookie] == identityUnknown && ev.counts() {
+				waiting[ev.bookie] = append(waiting[ev.bookie], ev)
 				continue
 			}
-			if err := apply(ev); err != nil {
+			if err := r.apply(t, ev); err != nil {
 				return 0, err
 			}
 		}
 	}
+}
+
+// issueRead sends the recovery read of entry e to its write set in the
+// last fragment.
+func (r *recovery) issueRead(t *tail, e int64) {
+	st := &readState{results: make([]quorum.ReadResult, r.p.WriteQuorum)}
+	t.reads[e] = st
+	for k, idx := range r.p.WriteSet(e) {
+		b := r.ensemble[idx]
+		st.results[k] = quorum.ReadPending
+		addr, ok := r.c.Address(b)
+		if !ok || r.identity[b] == identityRejected {
+			t.box.push(recoveryEvent{read: true, entry: e, bookie: b, slot: k, err: bookieclient.ErrUnavailable})
+			continue
+		}
+		rd := &bookiepb.ReadRequest{LedgerId: r.id, EntryId: e, Fence: t.fence}
+		if t.fence {
+			rd.MasterKey = r.key
+		}
+		cctx, ccancel := context.WithTimeout(t.ctx, r.c.cfg.RecoveryReadTimeout)
+		r.c.bk.Go(cctx, addr, &bookiepb.Request{Body: &bookiepb.Request_Read{Read: rd}}, func(resp *bookiepb.Response, err error) {
+			ccancel()
+			t.box.push(recoveryEvent{read: true, entry: e, bookie: b, slot: k, resp: resp, err: err})
+		})
+	}
+}
+
+// sendAdds sends recovery adds of one entry.
+func (r *recovery) sendAdds(t *tail, data *bookiepb.Entry, sends []quorum.Send) {
+	add := &bookiepb.AddRequest{Entry: data, MasterKey: r.key, Recovery: true}
+	for _, s := range sends {
+		addr, ok := r.c.Address(s.Bookie)
+		if !ok || r.identity[s.Bookie] == identityRejected {
+			t.box.push(recoveryEvent{entry: s.EntryID, bookie: s.Bookie, send: s, err: bookieclient.ErrUnavailable})
+			continue
+		}
+		cctx, ccancel := context.WithTimeout(t.ctx, r.c.cfg.RecoveryReadTimeout)
+		r.c.bk.AddAsync(cctx, addr, add, func(err error) {
+			ccancel()
+			t.box.push(recoveryEvent{entry: s.EntryID, bookie: s.Bookie, send: s, err: err})
+		})
+	}
+}
+
+// readd re-replicates a confirmed entry (the next one in order).
+func (r *recovery) readd(t *tail, e int64) error {
+	id, sends := t.tr.Add()
+	if id != e {
+		return fmt.Errorf("recover ledger %d: re-add order: tracker gave %d for %d", r.id, id, e)
+	}
+	r.sendAdds(t, t.confirmed[e], sends)
+	return nil
+}
+
+// apply feeds one answer whose bookie's identity is settled.
+func (r *recovery) apply(t *tail, ev recoveryEvent) error {
+	if r.identity[ev.bookie] == identityRejected && ev.counts() {
+		ev.resp, ev.err = nil, errUntrusted
+	}
+	if ev.read {
+		return r.onRead(t, ev)
+	}
+	if ev.err != nil {
+		if !t.warned[ev.bookie] {
+			t.warned[ev.bookie] = true
+			r.c.log.Warn("recovery add failed", "ledger-id", r.id, "entry-id", ev.entry, "bookie", ev.bookie, "err", ev.err)
+		}
+		if t.tr.Ensemble()[ev.send.Index] != ev.bookie {
+			return nil // replaced already
+		}
+		t.failed[ev.bookie] = struct{}{}
+		if _, err := t.tr.Fail(ev.send.Index); err != nil {
+			return fmt.Errorf("recover ledger %d: %w", r.id, err)
+		}
+		return nil
+	}
+	acked, err := t.tr.Ack(ev.entry, ev.send.Index, ev.send.Bookie)
+	if err != nil {
+		return fmt.Errorf("recover ledger %d: %w", r.id, err)
+	}
+	for e := acked.First; e <= acked.Last; e++ {
+		delete(t.confirmed, e)
+	}
+	return nil
+}
+
+// changeEnsemble replaces the failed members of the re-replication
+// ensemble, in the writer's order: freeze (BeginChange), pick replacements,
+// CAS the new fragment (the ledger stays IN_RECOVERY), then install them
+// and resend the unacknowledged entries. A metadata change by someone else
+// ends this attempt (errMetadataChanged: Recover re-reads); no replacement
+// fails it retryably.
+func (r *recovery) changeEnsemble(ctx context.Context, t *tail, stalled int64) error {
+	first, err := t.tr.BeginChange()
+	if err != nil {
+		return fmt.Errorf("recover ledger %d: %w", r.id, err)
+	}
+	ensemble := t.tr.Ensemble()
+	repl, next, rerr := r.c.replacements(ensemble, t.tr.Failed(), r.p, t.failed)
+	if len(repl) == 0 {
+		_, _ = t.tr.AbortChange()
+		return fmt.Errorf("recover ledger %d: %w: re-replication of entry %d cannot reach the ack quorum %d and no replacement was found: %w",
+			r.id, ErrRecoveryIncomplete, stalled, r.p.AckQuorum, rerr)
+	}
+	nextMD := withFragment(r.md, first, next)
+	v, _, err := updateLedger(ctx, r.c, r.id, r.ver, nextMD)
+	if err != nil {
+		_, _ = t.tr.AbortChange()
+		if errors.Is(err, errMetadataChanged) {
+			return fmt.Errorf("recover ledger %d: ensemble change: %w", r.id, err)
+		}
+		return r.c.recoveryErr(r.id, "ensemble change", err)
+	}
+	r.md, r.ver = nextMD, v
+	res, err := t.tr.CommitChange(repl)
+	if err != nil {
+		return fmt.Errorf("recover ledger %d: %w", r.id, err)
+	}
+	for _, b := range repl {
+		r.identity[b] = identityConfirmed // chosen from the registry
+	}
+	r.c.metrics.ensembleChanges.WithLabelValues("recovery").Inc()
+	r.c.log.Info("ensemble changed during recovery", "ledger-id", r.id, "first-entry-id", first, "ensemble", next, "replaced", repl)
+	for e := res.Acked.First; e <= res.Acked.Last; e++ {
+		delete(t.confirmed, e)
+	}
+	for _, s := range res.Resend {
+		r.sendAdds(t, t.confirmed[s.EntryID], []quorum.Send{s})
+	}
+	return nil
 }
 
 // errUntrusted replaces answers from a member whose identity check failed.
@@ -462,9 +565,8 @@ var errUntrusted = errors.New("ledger: answer from a bookie that is not the frag
 
 // onRead records one recovery read answer and, once the entry is decided,
 // feeds the scan and re-adds what it confirms.
-func (r *recovery) onRead(ev recoveryEvent, reads map[int64]*readState, confirmed map[int64]*bookiepb.Entry,
-	scan *quorum.Scan, readd func(int64, *bookiepb.Entry) error) error {
-	st := reads[ev.entry]
+func (r *recovery) onRead(t *tail, ev recoveryEvent) error {
+	st := t.reads[ev.entry]
 	if st == nil {
 		return nil // decided already
 	}
@@ -487,16 +589,16 @@ func (r *recovery) onRead(ev recoveryEvent, reads map[int64]*readState, confirme
 	if d == quorum.Undecided {
 		return nil
 	}
-	delete(reads, ev.entry)
+	delete(t.reads, ev.entry)
 	if d == quorum.Present {
-		confirmed[ev.entry] = st.data
+		t.confirmed[ev.entry] = st.data
 	}
-	got, err := scan.Record(ev.entry, d)
+	got, err := t.scan.Record(ev.entry, d)
 	if err != nil {
 		return fmt.Errorf("recover ledger %d: %w", r.id, err)
 	}
 	for e := got.First; e <= got.Last; e++ {
-		if err := readd(e, confirmed[e]); err != nil {
+		if err := r.readd(t, e); err != nil {
 			return err
 		}
 	}

@@ -324,3 +324,36 @@ func TestConcurrentRecoveries(t *testing.T) {
 		})
 	}
 }
+
+// TestRecoveryEnsembleChange: with Qw = Qa, one dead bookie leaves the
+// re-replication of the unconfirmed tail short of Qa; recovery replaces it
+// (a new fragment in metadata, written before the entry is sent there) and
+// closes the ledger with every entry readable.
+func TestRecoveryEnsembleChange(t *testing.T) {
+	c := startCluster(t, 3)
+	wcl := newClient(t, c, func(cfg *Config) { cfg.ExplicitLACDelay = 0 })
+	ctx := deadline(t, 60*time.Second)
+	w, err := wcl.Create(ctx, CreateOptions{EnsembleSize: 2, WriteQuorum: 2, AckQuorum: 2})
+	must(t, err, "create")
+	acked := make(map[int64][]byte)
+	for e := range int64(10) {
+		data := payload("rec-change", e, 64)
+		id, err := w.Add(ctx, data)
+		must(t, err, "add %d", e)
+		acked[id] = data
+	}
+	w.Abort()
+	ens := w.Metadata().Fragments[0].Bookies
+	must(t, c.Kill(c.Index(ens[1])), "kill %s", ens[1])
+
+	cl := newClient(t, c)
+	md, err := cl.Recover(ctx, w.ID())
+	must(t, err, "recover")
+	if md.LastEntryID != 9 || md.State != metadata.LedgerClosed {
+		t.Fatalf("recovered %v at %d, want CLOSED at 9", md.State, md.LastEntryID)
+	}
+	if len(md.Fragments) != 2 || md.Fragments[1].FirstEntryID != 9 || md.Fragments[1].Bookies[0] != ens[0] || md.Fragments[1].Bookies[1] == ens[1] {
+		t.Fatalf("fragments after recovery %+v, want a second one from entry 9 replacing %s", md.Fragments, ens[1])
+	}
+	checkReadable(t, cl, w.ID(), acked)
+}
