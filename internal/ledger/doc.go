@@ -108,6 +108,12 @@
 //     converge: the loser of the CAS re-reads and returns the winner's
 //     CLOSED metadata. A CLOSED ledger never changes.
 //
+// Identity: the bookie protocol names no bookie in its requests, so an
+// address is trusted as the registry describes it. A writer needs nothing
+// more (a bookie that dies breaks its stream, and the writer replaces it);
+// recovery, whose negatives decide where a ledger ends, confirms each
+// member's id as described in step 2.
+//
 // Length: entries do not carry a cumulative length, so a ledger closed by
 // recovery records Length −1 (unknown); a writer's Close records the exact
 // payload bytes.
