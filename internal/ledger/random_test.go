@@ -26,7 +26,7 @@ func TestRandomized(t *testing.T) {
 	seeds := []uint64{1, 2, 3}
 	if !testing.Short() {
 		seeds = nil
-		for s := uint64(1); s <= 16; s++ {
+		for s := uint64(1); s <= 32; s++ {
 			seeds = append(seeds, s)
 		}
 	}
