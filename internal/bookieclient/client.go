@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -48,9 +50,11 @@ type Client struct {
 	cfg Config
 	log *slog.Logger
 
-	mu struct {
+	// conns maps an address to its conn: an immutable map, replaced (under
+	// mu) when a connection is added, so lookups take no lock.
+	conns atomic.Pointer[map[string]*conn]
+	mu    struct {
 		sync.Mutex
-		conns  map[string]*conn
 		closed bool
 	}
 }
@@ -64,7 +68,6 @@ func New(cfg Config) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	c.mu.conns = make(map[string]*conn)
 	return c, nil
 }
 
@@ -76,23 +79,32 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.mu.closed = true
-	conns := c.mu.conns
-	c.mu.conns = nil
+	conns := c.conns.Swap(nil)
 	c.mu.Unlock()
-	for _, cn := range conns {
-		cn.close()
+	if conns != nil {
+		for _, cn := range *conns {
+			cn.close()
+		}
 	}
 	return nil
 }
 
+// conn returns the connection to addr, creating it if needed. A conn found
+// while Close runs fails its requests with ErrClosed.
 func (c *Client) conn(addr string) (*conn, error) {
+	if conns := c.conns.Load(); conns != nil {
+		if cn := (*conns)[addr]; cn != nil {
+			return cn, nil
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.mu.closed {
 		return nil, ErrClosed
 	}
-	if cn, ok := c.mu.conns[addr]; ok {
-		return cn, nil
+	old := c.conns.Load()
+	if old != nil && (*old)[addr] != nil {
+		return (*old)[addr], nil
 	}
 	cc, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -106,14 +118,23 @@ func (c *Client) conn(addr string) (*conn, error) {
 	cn := &conn{addr: addr, cc: cc, client: bookiepb.NewBookieClient(cc), maxPending: c.cfg.MaxPendingPerBookie, log: c.log}
 	cn.base, cn.cancelBase = context.WithCancel(context.Background())
 	cn.mu.pending = make(map[uint64]*call)
-	c.mu.conns[addr] = cn
+	conns := make(map[string]*conn)
+	if old != nil {
+		maps.Copy(conns, *old)
+	}
+	conns[addr] = cn
+	c.conns.Store(&conns)
 	return cn, nil
 }
 
 // Go sends req to the bookie at addr and calls done exactly once with the
 // response (nil error only for STATUS_OK) or an error. The request's
 // timeout_ms is set from ctx's deadline (or DefaultTimeout). done may run on
-// the client's receive goroutine: it must not block.
+// the client's receive goroutine: it must not block. Go sets req.Txn and
+// req.TimeoutMs and encodes req before it returns; req is the caller's
+// again from then on. Go never waits for the network (beyond opening a
+// stream to a bookie not connected yet, bounded by ctx): requests are
+// queued and sent by the stream's sender goroutine.
 func (c *Client) Go(ctx context.Context, addr string, req *bookiepb.Request, done func(*bookiepb.Response, error)) {
 	cn, err := c.conn(addr)
 	if err != nil {
@@ -121,6 +142,7 @@ func (c *Client) Go(ctx context.Context, addr string, req *bookiepb.Request, don
 		return
 	}
 	timeout := c.cfg.DefaultTimeout
+	var timer time.Duration // > 0: ctx has no deadline, time out after it
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 		if timeout <= 0 {
@@ -128,13 +150,10 @@ func (c *Client) Go(ctx context.Context, addr string, req *bookiepb.Request, don
 			return
 		}
 	} else {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		inner := done
-		done = func(r *bookiepb.Response, err error) { cancel(); inner(r, err) }
+		timer = timeout
 	}
 	req.TimeoutMs = uint32(min(timeout.Milliseconds()+1, math.MaxUint32))
-	cn.send(ctx, req, done)
+	cn.send(ctx, req, timer, done)
 }
 
 // Do is the synchronous form of Go.

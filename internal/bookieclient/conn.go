@@ -4,13 +4,34 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/dlog-io/dlog/internal/pb/bookiepb"
 )
+
+// maxBatchBytes bounds the encoded requests in one Requests message; a
+// single larger request travels alone. Any batch so bounded fits the
+// bookie's message limit (its largest entry plus 64 KiB).
+const maxBatchBytes = 32 << 10
+
+// maxQueuedBytes bounds the encoded requests queued on one stream and not
+// yet handed to gRPC (a bookie that stops reading fills it); beyond it
+// calls fail with ErrOverloaded.
+const maxQueuedBytes = 64 << 20
+
+// maxRecycledBytes: a buffer grown beyond this by large entries is dropped
+// rather than kept for reuse.
+const maxRecycledBytes = 1 << 20
 
 // conn is one bookie address: a gRPC connection and, while healthy, one
 // bidirectional stream. A broken stream fails everything pending on it and
@@ -24,14 +45,15 @@ type conn struct {
 	maxPending int
 	log        *slog.Logger
 
-	sendMu sync.Mutex // serialises stream.Send (not safe concurrently)
-
 	// base is the parent of every stream's context; close cancels it, which
 	// also aborts a stream being opened.
 	base       context.Context
 	cancelBase context.CancelFunc
-	// wg tracks the receive goroutines and the stream openers; close waits.
+	// wg tracks the streams' receive and send goroutines and the stream
+	// openers; close waits.
 	wg sync.WaitGroup
+
+	nextTxn atomic.Uint64
 
 	mu struct {
 		sync.Mutex
@@ -39,75 +61,160 @@ type conn struct {
 		opening chan struct{} // non-nil while a stream is being opened; closed when done
 		openErr error         // why the last open failed
 		pending map[uint64]*call
-		nextTxn uint64
 		closed  bool
 	}
 }
 
-// stream is one generation of the bidi stream.
+// stream is one generation of the bidi stream: Batches, or Stream when the
+// peer does not serve Batches. Requests are encoded by their callers into
+// queue; the stream's sender goroutine takes everything queued at once and
+// sends it (as Requests messages of up to maxBatchBytes, or one message per
+// request on Stream), so callers never wait for gRPC flow control and a
+// loaded stream carries many requests per message.
 type stream struct {
-	s      grpc.BidiStreamingClient[bookiepb.Request, bookiepb.Response]
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the receive loop exits
+	s       grpc.ClientStream
+	batched bool
+	cancel  context.CancelFunc
+	stopped <-chan struct{} // the stream's context is done
+	done    chan struct{}   // closed when the receive loop exits
+	wake    chan struct{}   // cap 1: queue went from empty to non-empty
+
+	queue sendQueue // guarded by conn.mu
+}
+
+// sendQueue is encoded requests, back to back, each framed as field 1 of a
+// Requests message (tag, length, Request): a run of them is a Requests
+// message as it is.
+type sendQueue struct {
+	buf    []byte
+	bodies []int // where each request's encoding starts (after tag and length)
+	ends   []int // where each ends
+}
+
+func (q *sendQueue) reset() {
+	if cap(q.buf) > maxRecycledBytes {
+		q.buf = nil
+	}
+	q.buf, q.bodies, q.ends = q.buf[:0], q.bodies[:0], q.ends[:0]
 }
 
 type call struct {
 	st   *stream
 	done func(*bookiepb.Response, error)
-	stop func() bool // unregisters the ctx watcher; guarded by conn.mu
+	// Watchers: set before the call is registered, read by whoever takes
+	// it from pending.
+	stopCtx func() bool // unregisters the ctx watcher; nil if none
+	timer   *time.Timer // the DefaultTimeout timer; nil if ctx has a deadline
+	// expired is set (under conn.mu) by a watcher that fired before the
+	// call was registered; err is why.
+	expired bool
+	err     error
 }
 
-func (cn *conn) send(ctx context.Context, req *bookiepb.Request, done func(*bookiepb.Response, error)) {
+// stopWatching releases the call's watchers.
+func (c *call) stopWatching() {
+	if c.stopCtx != nil {
+		c.stopCtx()
+	}
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+// encodeBufs are scratch buffers for encoding requests outside conn.mu.
+var encodeBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// send encodes req and queues it on the stream. timeout > 0 means ctx has
+// no deadline and the call ends with ErrTimeout after timeout.
+func (cn *conn) send(ctx context.Context, req *bookiepb.Request, timeout time.Duration, done func(*bookiepb.Response, error)) {
 	st, err := cn.getStream(ctx)
 	if err != nil {
 		done(nil, err)
 		return
 	}
-	cn.mu.Lock()
-	if cn.mu.closed {
-		cn.mu.Unlock()
-		done(nil, ErrClosed)
-		return
-	}
-	if cn.mu.stream != st {
-		// It broke since getStream returned; its calls were failed.
-		cn.mu.Unlock()
-		done(nil, fmt.Errorf("%w: %s: stream broke", ErrUnavailable, cn.addr))
-		return
-	}
-	if len(cn.mu.pending) >= cn.maxPending {
-		cn.mu.Unlock()
-		done(nil, fmt.Errorf("%w: %s: %d requests pending", ErrOverloaded, cn.addr, cn.maxPending))
-		return
-	}
-	cn.mu.nextTxn++
-	txn := cn.mu.nextTxn
+	txn := cn.nextTxn.Add(1)
 	req.Txn = txn
-	c := &call{st: st, done: done}
-	cn.mu.pending[txn] = c
-	cn.mu.Unlock()
+	bufp := encodeBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bufp) <= maxRecycledBytes {
+			encodeBufs.Put(bufp)
+		}
+	}()
+	enc, err := bookiepb.AppendRequest((*bufp)[:0], req)
+	*bufp = enc
+	if err != nil {
+		done(nil, fmt.Errorf("%w: %s: encode request: %v", ErrBadRequest, cn.addr, err))
+		return
+	}
 
 	// A request whose ctx ends first completes with the ctx's error; a late
 	// response is dropped.
-	stop := context.AfterFunc(ctx, func() {
-		if c, _ := cn.take(txn); c != nil {
+	c := &call{st: st, done: done}
+	if ctx.Done() != nil {
+		c.stopCtx = context.AfterFunc(ctx, func() {
 			err := ctx.Err()
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = fmt.Errorf("%w: %s: %v", ErrTimeout, cn.addr, err)
 			}
-			done(nil, err)
-		}
-	})
-	cn.mu.Lock()
-	c.stop = stop // guarded by cn.mu: the receive loop may already hold c
-	cn.mu.Unlock()
-
-	cn.sendMu.Lock()
-	err = st.s.Send(req)
-	cn.sendMu.Unlock()
-	if err != nil {
-		cn.breakStream(st, err)
+			cn.expire(txn, c, err)
+		})
 	}
+	if timeout > 0 {
+		c.timer = time.AfterFunc(timeout, func() {
+			cn.expire(txn, c, fmt.Errorf("%w: %s: %v", ErrTimeout, cn.addr, context.DeadlineExceeded))
+		})
+	}
+
+	cn.mu.Lock()
+	q := &st.queue
+	switch {
+	case cn.mu.closed:
+		err = ErrClosed
+	case cn.mu.stream != st:
+		// It broke since getStream returned; its calls were failed.
+		err = fmt.Errorf("%w: %s: stream broke", ErrUnavailable, cn.addr)
+	case c.expired:
+		err = c.err
+	case len(cn.mu.pending) >= cn.maxPending:
+		err = fmt.Errorf("%w: %s: %d requests pending", ErrOverloaded, cn.addr, cn.maxPending)
+	case len(q.buf) > 0 && len(q.buf)+len(enc) > maxQueuedBytes:
+		err = fmt.Errorf("%w: %s: %d bytes queued", ErrOverloaded, cn.addr, len(q.buf))
+	}
+	if err != nil {
+		cn.mu.Unlock()
+		c.stopWatching()
+		done(nil, err)
+		return
+	}
+	cn.mu.pending[txn] = c
+	first := len(q.ends) == 0
+	q.buf = protowire.AppendTag(q.buf, 1, protowire.BytesType)
+	q.buf = protowire.AppendVarint(q.buf, uint64(len(enc)))
+	q.bodies = append(q.bodies, len(q.buf))
+	q.buf = append(q.buf, enc...)
+	q.ends = append(q.ends, len(q.buf))
+	cn.mu.Unlock()
+	if first {
+		select {
+		case st.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// expire completes call txn with err if it is still pending (a watcher
+// fired), or marks it expired if it is not registered yet.
+func (cn *conn) expire(txn uint64, c *call, err error) {
+	cn.mu.Lock()
+	if cn.mu.pending[txn] != c {
+		c.expired, c.err = true, err // harmless once the call completed
+		cn.mu.Unlock()
+		return
+	}
+	delete(cn.mu.pending, txn)
+	cn.mu.Unlock()
+	c.stopWatching()
+	c.done(nil, err)
 }
 
 // getStream returns the live stream, opening one if needed. Opening runs
@@ -154,7 +261,7 @@ func (cn *conn) getStream(ctx context.Context) (*stream, error) {
 // open opens a stream and installs it, then closes opening.
 func (cn *conn) open(opening chan struct{}) {
 	ctx, cancel := context.WithCancel(cn.base)
-	s, err := cn.client.Stream(ctx)
+	s, batched, err := cn.dial(ctx)
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	defer close(opening)
@@ -167,41 +274,141 @@ func (cn *conn) open(opening chan struct{}) {
 		cancel()
 		cn.mu.openErr = ErrClosed
 	default:
-		st := &stream{s: s, cancel: cancel, done: make(chan struct{})}
+		st := &stream{s: s, batched: batched, cancel: cancel, stopped: ctx.Done(),
+			done: make(chan struct{}), wake: make(chan struct{}, 1)}
 		cn.mu.stream = st
 		cn.wg.Go(func() { cn.receive(st) })
+		cn.wg.Go(func() { cn.sendLoop(st) })
 	}
 }
 
-// take removes a pending call and returns it with its ctx-watcher stop
-// function (nil if not registered yet).
-func (cn *conn) take(txn uint64) (*call, func() bool) {
+// dial opens a Batches stream and waits for the bookie's response headers
+// (one round trip). A peer that ends the stream at once with UNIMPLEMENTED
+// (an older bookie, or a proxy of the per-message framing) has handled
+// nothing: dial then opens a Stream instead.
+func (cn *conn) dial(ctx context.Context) (grpc.ClientStream, bool, error) {
+	s, err := cn.client.Batches(ctx, grpc.ForceCodecV2(frameCodec{}))
+	if err != nil {
+		return nil, false, err
+	}
+	if md, _ := s.Header(); md != nil {
+		return s, true, nil
+	}
+	// Trailers only: the status comes from Recv.
+	_, err = s.Recv()
+	if status.Code(err) != codes.Unimplemented {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = errors.New("stream ended before it started")
+		}
+		return nil, false, err
+	}
+	ls, err := cn.client.Stream(ctx, grpc.ForceCodecV2(frameCodec{}))
+	if err != nil {
+		return nil, false, err
+	}
+	return ls, false, nil
+}
+
+// sendLoop is the stream's sender: whenever requests are queued it takes
+// them all and sends them, until the stream breaks.
+func (cn *conn) sendLoop(st *stream) {
+	var spare sendQueue
+	for {
+		select {
+		case <-st.wake:
+		case <-st.stopped:
+			return
+		}
+		// Let the goroutines that are ready to run go first: under load
+		// they are callers about to queue requests (woken by the answers
+		// just received), which then leave in this message. With nothing
+		// else to run this returns at once: an idle stream adds no delay.
+		runtime.Gosched()
+		cn.mu.Lock()
+		q := st.queue
+		st.queue = spare
+		cn.mu.Unlock()
+		if err := st.sendQueued(&q); err != nil {
+			cn.breakStream(st, err)
+			return
+		}
+		q.reset()
+		spare = q
+	}
+}
+
+// sendQueued sends q's requests in order.
+func (st *stream) sendQueued(q *sendQueue) error {
+	start := 0 // of the first request not sent, tag included
+	for i := 0; i < len(q.ends); {
+		if !st.batched {
+			if err := st.s.SendMsg(newFrame(q.buf[q.bodies[i]:q.ends[i]])); err != nil {
+				return err
+			}
+			start = q.ends[i]
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(q.ends) && q.ends[j]-start <= maxBatchBytes {
+			j++
+		}
+		if err := st.s.SendMsg(newFrame(q.buf[start:q.ends[j-1]])); err != nil {
+			return err
+		}
+		start, i = q.ends[j-1], j
+	}
+	return nil
+}
+
+// take removes the pending calls answered by resps: calls[i] answers
+// resps[i] (nil when it completed already: timed out or cancelled).
+func (cn *conn) take(resps []*bookiepb.Response, calls []*call) []*call {
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
-	c := cn.mu.pending[txn]
-	if c == nil {
-		return nil, nil
+	for _, r := range resps {
+		c := cn.mu.pending[r.Txn]
+		if c != nil {
+			delete(cn.mu.pending, r.Txn)
+		}
+		calls = append(calls, c)
 	}
-	delete(cn.mu.pending, txn)
-	return c, c.stop
+	return calls
 }
 
 func (cn *conn) receive(st *stream) {
 	defer close(st.done)
+	var (
+		calls []*call
+		one   [1]*bookiepb.Response
+	)
 	for {
-		r, err := st.s.Recv()
+		var (
+			resps []*bookiepb.Response
+			err   error
+		)
+		if st.batched {
+			m := new(bookiepb.Responses)
+			err = st.s.RecvMsg(m)
+			resps = m.Responses
+		} else {
+			m := new(bookiepb.Response)
+			err = st.s.RecvMsg(m)
+			one[0] = m
+			resps = one[:]
+		}
 		if err != nil {
 			cn.breakStream(st, err)
 			return
 		}
-		c, stop := cn.take(r.Txn)
-		if c == nil {
-			continue // timed out or cancelled already
+		calls = cn.take(resps, calls[:0])
+		for i, c := range calls {
+			if c != nil {
+				c.stopWatching()
+				c.done(resps[i], statusErr(cn.addr, resps[i]))
+			}
 		}
-		if stop != nil {
-			stop()
-		}
-		c.done(r, statusErr(cn.addr, r))
+		clear(calls)
 	}
 }
 
@@ -211,12 +418,11 @@ func (cn *conn) breakStream(st *stream, cause error) {
 	if cn.mu.stream == st {
 		cn.mu.stream = nil
 	}
+	st.queue = sendQueue{}
 	var failed []*call
-	var stops []func() bool
 	for txn, c := range cn.mu.pending {
 		if c.st == st {
 			failed = append(failed, c)
-			stops = append(stops, c.stop)
 			delete(cn.mu.pending, txn)
 		}
 	}
@@ -230,10 +436,8 @@ func (cn *conn) breakStream(st *stream, cause error) {
 	if closed {
 		err = ErrClosed
 	}
-	for i, c := range failed {
-		if stops[i] != nil {
-			stops[i]()
-		}
+	for _, c := range failed {
+		c.stopWatching()
 		c.done(nil, err)
 	}
 }
@@ -247,6 +451,6 @@ func (cn *conn) close() {
 	if st != nil {
 		cn.breakStream(st, ErrClosed)
 	}
-	cn.wg.Wait() // receive loops of every stream, and an open in progress
+	cn.wg.Wait() // receive and send loops of every stream, and an open in progress
 	cn.cc.Close()
 }
