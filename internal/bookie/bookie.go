@@ -217,6 +217,7 @@ func open(ctx context.Context, cfg Config, ln net.Listener) (*Bookie, error) {
 		grpc.InitialWindowSize(4<<20),
 		grpc.InitialConnWindowSize(16<<20),
 		grpc.MaxConcurrentStreams(256),
+		grpc.ForceServerCodecV2(wireCodec{}),
 	)
 	bookiepb.RegisterBookieServer(b.grpc, service{b: b})
 	b.serving.Go(func() {

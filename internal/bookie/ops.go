@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dlog-io/dlog/internal/bugs"
 	"github.com/dlog-io/dlog/internal/journal"
@@ -141,6 +143,9 @@ type pendingAdd struct {
 func (p *pendingAdd) answer(o outcome) {
 	r := &p.resp
 	r.Txn, r.Status, r.Message = p.txn, o.status, o.msg
+	if !utf8.ValidString(o.msg) {
+		r.Message = strings.ToValidUTF8(o.msg, "\uFFFD")
+	}
 	if o.status == statusOK {
 		p.addResp.LedgerId, p.addResp.EntryId = p.entry.LedgerId, p.entry.EntryId
 		p.body.Add = &p.addResp

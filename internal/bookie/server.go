@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 
@@ -190,6 +193,11 @@ func (b *Bookie) serveStream(ctx context.Context, w wire) error {
 		}
 		select {
 		case <-st.wake:
+			// Let the goroutines that are ready to run go first: under
+			// load they are about to queue more answers (the journal's
+			// callbacks), which then leave in this message. With nothing
+			// else to run this returns at once.
+			runtime.Gosched()
 			batch = st.takeOut(batch[:0])
 			if len(batch) == 0 {
 				continue
@@ -349,7 +357,13 @@ func (b *Bookie) inFlightRequests() float64 {
 	return float64(n)
 }
 
+// response makes an answer. A message that is not valid UTF-8 (a path in
+// an error, say) is repaired: protobuf refuses to send such a string, and
+// the whole stream would fail.
 func response(txn uint64, status bookiepb.Status, msg string) *bookiepb.Response {
+	if !utf8.ValidString(msg) {
+		msg = strings.ToValidUTF8(msg, "\uFFFD")
+	}
 	return &bookiepb.Response{Txn: txn, Status: status, Message: msg}
 }
 
