@@ -24,66 +24,73 @@ func percentiles(b *testing.B, ds []time.Duration) {
 }
 
 // BenchmarkWrite measures write throughput and latency (accept to
-// acknowledgement) on three real bookies (E/Qw/Qa 3/3/2, fsynced journal),
-// with 256 writes outstanding, for 100 B and 1 KiB records, with batching
-// (64 KiB record sets) and without (one record per entry).
+// acknowledgement) on three real bookies in this process (E/Qw/Qa 3/3/2,
+// fsynced journals), for 100 B and 1 KiB records, with batching (64 KiB
+// record sets) and without (one record per entry), with 256 and 2048
+// writes outstanding (one writer's concurrency bounds its throughput:
+// throughput ≈ outstanding / latency).
 //
-//	go test -run '^$' -bench BenchmarkWrite -benchtime 20000x ./namespace
+//	go test -run '^$' -bench 'BenchmarkWrite$' -benchtime 20000x ./namespace
 func BenchmarkWrite(b *testing.B) {
 	for _, size := range []int{100, 1024} {
 		for _, batched := range []bool{true, false} {
-			mode := "unbatched"
-			if batched {
-				mode = "batched"
-			}
-			b.Run(fmt.Sprintf("%dB/%s", size, mode), func(b *testing.B) {
-				c := startCluster(b, 3, "memory:")
-				n := openNS(b, c, func(cfg *Config) {
-					cfg.Logger = quietLogger(b)
-					cfg.FlushBytes = 0
-					if batched {
-						cfg.FlushBytes = 64 << 10
-					}
+			for _, window := range []int{256, 2048} {
+				mode := "unbatched"
+				if batched {
+					mode = "batched"
+				}
+				b.Run(fmt.Sprintf("%dB/%s/outstanding-%d", size, mode, window), func(b *testing.B) {
+					benchWrite(b, size, batched, window)
 				})
-				ctx := deadline(b, 10*time.Minute)
-				createLog(b, n, "bench")
-				w, err := n.OpenWriter(ctx, "bench", WriterOptions{})
-				must(b, err, "open writer")
-				p := payload(1, size)
-				const window = 256
-				type pending struct {
-					f     *Future
-					start time.Time
-				}
-				lat := make([]time.Duration, 0, b.N)
-				var out []pending
-				settle := func(x pending) {
-					if _, err := x.f.Wait(ctx); err != nil {
-						b.Fatalf("write: %v", err)
-					}
-					lat = append(lat, time.Since(x.start))
-				}
-				b.SetBytes(int64(size))
-				b.ResetTimer()
-				start := time.Now()
-				for i := range b.N {
-					if len(out) == window {
-						settle(out[0])
-						out = out[1:]
-					}
-					out = append(out, pending{w.WriteAsync(dlog.Record{TxID: int64(i), Payload: p}), time.Now()})
-				}
-				for _, x := range out {
-					settle(x)
-				}
-				elapsed := time.Since(start)
-				b.StopTimer()
-				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
-				percentiles(b, lat)
-				must(b, w.Close(ctx), "close")
-			})
+			}
 		}
 	}
+}
+
+func benchWrite(b *testing.B, size int, batched bool, window int) {
+	c := startCluster(b, 3, "memory:")
+	n := openNS(b, c, func(cfg *Config) {
+		cfg.Logger = quietLogger(b)
+		cfg.FlushBytes = 0
+		if batched {
+			cfg.FlushBytes = 64 << 10
+		}
+	})
+	ctx := deadline(b, 10*time.Minute)
+	createLog(b, n, "bench")
+	w, err := n.OpenWriter(ctx, "bench", WriterOptions{})
+	must(b, err, "open writer")
+	p := payload(1, size)
+	type pending struct {
+		f     *Future
+		start time.Time
+	}
+	lat := make([]time.Duration, 0, b.N)
+	var out []pending
+	settle := func(x pending) {
+		if _, err := x.f.Wait(ctx); err != nil {
+			b.Fatalf("write: %v", err)
+		}
+		lat = append(lat, time.Since(x.start))
+	}
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if len(out) == window {
+			settle(out[0])
+			out = out[1:]
+		}
+		out = append(out, pending{w.WriteAsync(dlog.Record{TxID: int64(i), Payload: p}), time.Now()})
+	}
+	for _, x := range out {
+		settle(x)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
+	percentiles(b, lat)
+	must(b, w.Close(ctx), "close")
 }
 
 // BenchmarkWriteSequential measures the latency of one write at a time
@@ -114,13 +121,23 @@ func BenchmarkWriteSequential(b *testing.B) {
 
 // BenchmarkTailLatency measures end-to-end visibility: from a write's
 // acknowledgement to a tailing reader delivering it, one write at a time
-// (so every record relies on the explicit LAC of an idle writer or the
-// piggybacked LAC of the next add).
+// (so every record is the last of its burst and becomes visible through
+// the explicit LAC the idle writer's ledger sends after ExplicitLACDelay,
+// followed by the reader's long poll and read).
 //
 //	go test -run '^$' -bench BenchmarkTailLatency -benchtime 2000x ./namespace
 func BenchmarkTailLatency(b *testing.B) {
+	for _, delay := range []time.Duration{time.Millisecond, 5 * time.Millisecond} {
+		b.Run(fmt.Sprintf("explicit-lac-%v", delay), func(b *testing.B) { benchTail(b, delay) })
+	}
+}
+
+func benchTail(b *testing.B, lacDelay time.Duration) {
 	c := startCluster(b, 3, "memory:")
-	n := openNS(b, c, func(cfg *Config) { cfg.Logger = quietLogger(b) })
+	n := openNS(b, c, func(cfg *Config) {
+		cfg.Logger = quietLogger(b)
+		cfg.LedgerConfig.ExplicitLACDelay = lacDelay
+	})
 	ctx := deadline(b, 10*time.Minute)
 	createLog(b, n, "bench")
 	r, err := n.OpenReader(ctx, "bench", AtStart(), ReaderOptions{})

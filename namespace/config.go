@@ -39,7 +39,8 @@ type Config struct {
 	Ledgers *ledger.Client
 	// LedgerConfig configures the ledger client Open creates when Ledgers
 	// is nil. Nil: ledger.DefaultConfig() with this Config's Logger and
-	// Registerer.
+	// Registerer and an explicit-LAC delay of 1 ms (an idle writer makes
+	// its last entry visible to readers that soon).
 	LedgerConfig *ledger.Config
 	// EnsembleSize, WriteQuorum and AckQuorum are the replication of new
 	// segments' ledgers: every entry goes to WriteQuorum of EnsembleSize

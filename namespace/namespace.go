@@ -16,6 +16,12 @@ import (
 	"github.com/dlog-io/dlog/internal/recordset"
 )
 
+// defaultExplicitLACDelay is how soon an idle writer's ledger tells
+// readers about its last entry when Config.LedgerConfig is nil: it bounds
+// the visibility lag of the last record of a burst (BenchmarkTailLatency:
+// p50 ≈ 2.5 ms at 1 ms, ≈ 7 ms at the ledger default of 5 ms).
+const defaultExplicitLACDelay = time.Millisecond
+
 // Namespace is a named set of logs in one dlog cluster: it creates,
 // lists and deletes logs, opens their writers and readers, and runs the
 // garbage collector of truncated and expired segments. It is safe for
@@ -34,6 +40,9 @@ type Namespace struct {
 
 	sessMu sync.Mutex
 	sess   metadata.Session
+	// maintMu serialises the operations that borrow a log's writer lock
+	// (Truncate and DeleteLog without a local writer).
+	maintMu sync.Mutex
 
 	mu struct {
 		sync.Mutex
@@ -110,6 +119,7 @@ func Open(ctx context.Context, cfg Config) (*Namespace, error) {
 			lcfg = *cfg.LedgerConfig
 		} else {
 			lcfg.Registerer = cfg.Registerer
+			lcfg.ExplicitLACDelay = defaultExplicitLACDelay
 		}
 		if lcfg.Logger == nil {
 			lcfg.Logger = cfg.Logger
@@ -323,6 +333,10 @@ func (n *Namespace) DeleteLog(ctx context.Context, log string, force bool) error
 	}
 	var own metadata.Ownership
 	if local == nil {
+		// Locks taken through one session under one owner id are shared:
+		// one maintenance operation at a time holds the borrowed lock.
+		n.maintMu.Lock()
+		defer n.maintMu.Unlock()
 		sess, err := n.session(ctx)
 		if err != nil {
 			return err
@@ -346,6 +360,11 @@ func (n *Namespace) DeleteLog(ctx context.Context, log string, force bool) error
 			cancel()
 		}()
 	}
+	if local != nil {
+		// Stop the local writer first, so it cannot start a segment (and a
+		// ledger) while the log's ledgers are being deleted.
+		local.abort(fmt.Errorf("log %s/%s deleted: %w", n.name, log, dlog.ErrFenced))
+	}
 	st, err := n.store.GetLogState(ctx, n.name, log)
 	if err != nil {
 		return n.logErr(log, err)
@@ -357,9 +376,6 @@ func (n *Namespace) DeleteLog(ctx context.Context, log string, force bool) error
 	}
 	if err := n.store.DeleteLog(ctx, n.name, log); err != nil {
 		return n.logErr(log, err)
-	}
-	if local != nil {
-		local.abort(fmt.Errorf("log %s/%s deleted: %w", n.name, log, dlog.ErrFenced))
 	}
 	n.log.Info("log deleted", "log", log, "segments", len(st.Segments), "force", force)
 	return nil

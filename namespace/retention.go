@@ -34,6 +34,8 @@ func (n *Namespace) Truncate(ctx context.Context, log string, d dlog.DLSN) error
 	if w := n.localWriter(log); w != nil {
 		return w.Truncate(ctx, d)
 	}
+	n.maintMu.Lock()
+	defer n.maintMu.Unlock()
 	sess, err := n.session(ctx)
 	if err != nil {
 		return err
