@@ -457,6 +457,10 @@ func (c *Cursor) Entries(lssn int64, entries []Entry) ([]dlog.ReadRecord, error)
 			}
 			r.pos++
 			d := dlog.DLSN{LSSN: lssn, EntryID: e.ID, SlotID: int64(i)}
+			if rec.TxID < 0 {
+				c.err = fmt.Errorf("%w: record %v has a negative txid", dlog.ErrCorrupt, d)
+				return out, c.err
+			}
 			if d.Less(c.start) || c.minTxID >= 0 && rec.TxID < c.minTxID {
 				continue
 			}

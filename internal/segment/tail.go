@@ -3,6 +3,8 @@ package segment
 import (
 	"fmt"
 
+	"github.com/dlog-io/dlog"
+
 	"github.com/dlog-io/dlog/internal/recordset"
 )
 
@@ -54,6 +56,9 @@ func (s *TailScan) Feed(entryID int64, payload []byte) error {
 	lastUser := -1
 	for i, r := range set.Records {
 		if !r.Flags.IsControl() {
+			if r.TxID < 0 {
+				return fmt.Errorf("%w: entry %d slot %d: negative txid %d", dlog.ErrCorrupt, entryID, i, r.TxID)
+			}
 			users++
 			lastUser = i
 		}
