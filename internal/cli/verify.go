@@ -1,0 +1,279 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dlog-io/dlog/internal/bugs"
+	"github.com/dlog-io/dlog/internal/nemesis"
+	"github.com/dlog-io/dlog/internal/obs"
+	"github.com/dlog-io/dlog/internal/verify"
+)
+
+func init() { commands = append(commands, newVerifyCmd, newVerifyAgentCmd) }
+
+func newVerifyCmd(e *env) *cobra.Command {
+	var (
+		scenario, keep, dir, bin, logLevel string
+		bugList                            []string
+		duration                           time.Duration
+		runs                               int
+		seed                               uint64
+		build, keepAll, list               bool
+	)
+	c := &cobra.Command{
+		Use:   "verify [--scenario NAME|all] [--duration 60s] [--runs N] [--seed S] [--keep DIR] [--bug NAME]",
+		Short: "Run fault scenarios against a local multi-process cluster and check the histories",
+		Long: `Start a small cluster on loopback (etcd members, bookies and writer agents,
+each a process of its own, every connection through a fault proxy), drive
+writers, readers and truncations against it while a nemesis kills, pauses,
+partitions and wipes components, then heal, drain every log and check the
+recorded history against dlog's guarantees (see docs/verification.md).
+
+It prints one row per scenario: runs, acknowledged and indeterminate
+appends, the count of every violated property and the recovery times
+(from each heal to the first acknowledged append on every log). It exits
+non-zero on any violation; a failing run keeps its history, drain, process
+logs and data directories under --keep (or the work directory).
+
+--bug NAME switches a seeded bug on in every process (the binary is then
+built with -tags dlogbugs) and, without --scenario, runs the scenario that
+must catch it: the run is expected to FAIL.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if list {
+				p := e.printer()
+				for _, s := range verify.Scenarios() {
+					p.row(map[string]string{"scenario": s.Name, "summary": s.Summary, "guarantees": s.Guarantees, "bug": s.Bug},
+						s.Name, s.Bug, s.Summary)
+				}
+				return p.flush("SCENARIO", "SENSITIVE-TO", "NEMESIS")
+			}
+			if runs < 1 {
+				return Usagef("--runs %d: want at least 1", runs)
+			}
+			for _, b := range bugList {
+				if !slices.Contains(bugs.All, b) {
+					return Usagef("--bug %q: known bugs are %s", b, strings.Join(bugs.All, ", "))
+				}
+			}
+			scs, err := pickScenarios(scenario, bugList, c.Flags().Changed("scenario"))
+			if err != nil {
+				return err
+			}
+			logger, err := obs.NewLogger(e.stderr, "text", logLevel)
+			if err != nil {
+				return usageError{err}
+			}
+			return runVerify(e, verifyRun{
+				scenarios: scs, duration: duration, runs: runs, seed: seed, keep: keep, dir: dir,
+				bin: bin, build: build, keepAll: keepAll, bugs: bugList, logger: logger,
+			})
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&scenario, "scenario", "all", "scenario name, or all (see --list)")
+	f.DurationVar(&duration, "duration", 60*time.Second, "how long the nemesis runs in each run")
+	f.IntVar(&runs, "runs", 1, "runs per scenario")
+	f.Uint64Var(&seed, "seed", 0, "seed of the nemesis and the clients (0: random; run i uses seed+i)")
+	f.StringVar(&keep, "keep", "", "directory to keep failing runs in (default: left in the work directory)")
+	f.BoolVar(&keepAll, "keep-all", false, "keep passing runs too")
+	f.StringVar(&dir, "dir", "", "work directory (default: a new temporary directory)")
+	f.StringSliceVar(&bugList, "bug", nil, "switch a seeded bug on (repeatable): "+strings.Join(bugs.All, ", "))
+	f.StringVar(&bin, "bin", "", "dlog binary the cluster runs (default: this binary, or a build with -tags dlogbugs for --bug)")
+	f.BoolVar(&build, "build", false, "build ./cmd/dlog from the module in the working directory instead of using this binary")
+	f.BoolVar(&list, "list", false, "list the scenarios and exit")
+	f.StringVar(&logLevel, "log-level", "warn", "harness log level (info shows every fault and process start)")
+	return c
+}
+
+func pickScenarios(name string, bugList []string, explicit bool) ([]*verify.Scenario, error) {
+	if !explicit && len(bugList) > 0 {
+		var out []*verify.Scenario
+		for _, b := range bugList {
+			s := verify.ScenarioForBug(b)
+			if s == nil {
+				return nil, Usagef("--bug %s: no scenario proves it yet; name one with --scenario", b)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	if name == "all" {
+		return verify.Scenarios(), nil
+	}
+	var out []*verify.Scenario
+	for _, n := range strings.Split(name, ",") {
+		s, err := verify.Lookup(strings.TrimSpace(n))
+		if err != nil {
+			return nil, usageError{err}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+type verifyRun struct {
+	scenarios      []*verify.Scenario
+	duration       time.Duration
+	runs           int
+	seed           uint64
+	keep, dir, bin string
+	build, keepAll bool
+	bugs           []string
+	logger         *slog.Logger
+}
+
+func runVerify(e *env, v verifyRun) error {
+	dir := v.dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "dlog-verify-")
+		if err != nil {
+			return err
+		}
+		dir = d
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	bin, err := verifyBinary(e, v, dir)
+	if err != nil {
+		return err
+	}
+	var results [][]*verify.RunResult
+	failed := false
+	for _, sc := range v.scenarios {
+		var rs []*verify.RunResult
+		for i := range v.runs {
+			if e.ctx.Err() != nil {
+				break
+			}
+			seed := v.seed
+			if seed != 0 {
+				seed += uint64(i)
+			}
+			runDir := filepath.Join(dir, fmt.Sprintf("%s-%d", sc.Name, i+1))
+			_ = os.RemoveAll(runDir)
+			fmt.Fprintf(e.stderr, "verify: %s run %d/%d (%v) in %s\n", sc.Name, i+1, v.runs, v.duration, runDir)
+			res := verify.Execute(e.ctx, verify.RunConfig{
+				Scenario: sc, Binary: bin, Dir: runDir, Duration: v.duration, Seed: seed, Bugs: v.bugs, Logger: v.logger,
+			})
+			fmt.Fprintf(e.stderr, "verify: %s run %d: %s\n", sc.Name, i+1, verify.RunLine(res))
+			if res.Failed() {
+				failed = true
+				if v.keep != "" {
+					if kept, err := keepRun(runDir, v.keep); err == nil {
+						res.Dir = kept
+					} else {
+						fmt.Fprintf(e.stderr, "verify: keep %s: %v\n", runDir, err)
+					}
+				}
+				fmt.Fprintf(e.stderr, "verify: kept %s (history.jsonl, drain.jsonl, result.json, logs/, data)\n", res.Dir)
+			} else if !v.keepAll {
+				_ = os.RemoveAll(runDir)
+			}
+			rs = append(rs, res)
+		}
+		results = append(results, rs)
+	}
+	if err := verify.WriteSummary(e.stdout, results, e.output == outputJSON); err != nil {
+		return err
+	}
+	if e.ctx.Err() != nil {
+		return e.ctx.Err()
+	}
+	if failed {
+		return errors.New("verify: violations found (or a run could not complete)")
+	}
+	return nil
+}
+
+// keepRun moves a failing run under keep.
+func keepRun(runDir, keep string) (string, error) {
+	if err := os.MkdirAll(keep, 0o755); err != nil {
+		return "", err
+	}
+	dst := filepath.Join(keep, filepath.Base(runDir)+"-"+time.Now().UTC().Format("20060102T150405"))
+	if err := os.Rename(runDir, dst); err != nil {
+		return "", err
+	}
+	return dst, nil
+}
+
+// verifyBinary picks the dlog binary the cluster runs: --bin, a build
+// (--build, or --bug in a binary without the dlogbugs tag), or this one.
+func verifyBinary(e *env, v verifyRun, dir string) (string, error) {
+	if v.bin != "" {
+		return v.bin, nil
+	}
+	if v.build || (len(v.bugs) > 0 && !bugs.Available) {
+		var tags []string
+		if len(v.bugs) > 0 {
+			tags = []string{"dlogbugs"}
+		}
+		fmt.Fprintf(e.stderr, "verify: building ./cmd/dlog (tags %v)\n", tags)
+		return nemesis.Build(e.ctx, nemesis.BuildConfig{Out: filepath.Join(dir, "bin", "dlog"), Tags: tags})
+	}
+	return os.Executable()
+}
+
+func newVerifyAgentCmd(e *env) *cobra.Command {
+	cfg := verify.AgentConfig{}
+	var routes, logLevel string
+	c := &cobra.Command{
+		Use:    "verify-agent --name NAME --metadata URL [flags]",
+		Short:  "Run a writer agent of `dlog verify` (embeds the library, owns logs)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			logger, err := obs.NewLogger(e.stderr, "text", logLevel)
+			if err != nil {
+				return usageError{err}
+			}
+			cfg.Logger = logger
+			cfg.BookieRoutes = map[string]string{}
+			for _, kv := range strings.Split(routes, ",") {
+				if kv == "" {
+					continue
+				}
+				id, addr, ok := strings.Cut(kv, "=")
+				if !ok {
+					return Usagef("--bookie-routes: %q is not id=addr", kv)
+				}
+				cfg.BookieRoutes[id] = addr
+			}
+			var printErr error
+			cfg.Ready = func(addr string) {
+				printErr = writeJSON(e.stdout, map[string]string{"event": "listening", "name": cfg.Name, "addr": addr})
+			}
+			if err := verify.RunAgent(e.ctx, cfg); err != nil {
+				return err
+			}
+			return printErr
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.Name, "name", "", "agent name (prefix of its writer epochs)")
+	f.StringVar(&cfg.ListenAddr, "listen", "127.0.0.1:0", "HTTP address of the harness API")
+	f.StringVar(&cfg.MetadataURL, "metadata", "", "metadata service URL")
+	f.StringVar(&cfg.Cluster, "cluster", "default", "cluster name")
+	f.StringVar(&cfg.Namespace, "namespace", "default", "namespace")
+	f.StringVar(&routes, "bookie-routes", "", "id=addr,... addresses to dial per bookie")
+	f.IntVar(&cfg.EnsembleSize, "ensemble-size", 3, "E of new segments")
+	f.IntVar(&cfg.WriteQuorum, "write-quorum", 3, "Qw of new segments")
+	f.IntVar(&cfg.AckQuorum, "ack-quorum", 2, "Qa of new segments")
+	f.Int64Var(&cfg.SegmentRollBytes, "segment-roll-bytes", 0, "segment roll size (0: default)")
+	f.DurationVar(&cfg.SessionTTL, "session-ttl", 2*time.Second, "writer lock lease")
+	f.DurationVar(&cfg.GCInterval, "gc-interval", 0, "segment collector period (0: default)")
+	f.DurationVar(&cfg.AddTimeout, "add-timeout", 0, "bookie add timeout (0: default)")
+	f.StringVar(&logLevel, "log-level", "info", "log level")
+	return c
+}

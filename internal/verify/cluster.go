@@ -1,0 +1,476 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/dlog-io/dlog/internal/ledger"
+	"github.com/dlog-io/dlog/internal/metadata"
+	"github.com/dlog-io/dlog/internal/nemesis"
+	"github.com/dlog-io/dlog/namespace"
+)
+
+// Names of the dlog cluster and namespace the harness uses.
+const (
+	clusterName   = "verify"
+	namespaceName = "verify"
+	// harnessSource is the harness's own name on the fault links.
+	harnessSource = "harness"
+)
+
+// ClusterConfig is the shape of a test cluster: every component a process
+// on loopback, every connection through a fault link.
+type ClusterConfig struct {
+	// Dir holds the data directories (etcd-i, bookie-i) and logs/.
+	Dir string
+	// Binary is the dlog binary.
+	Binary string
+	// Etcd is the number of etcd members (1 or 3). Default 1.
+	Etcd int
+	// Bookies is the number of bookies. Default 3.
+	Bookies int
+	// Agents is the number of writer agents (owners). Default 2.
+	Agents int
+	// EnsembleSize, WriteQuorum, AckQuorum of new segments. Default 3/3/2.
+	EnsembleSize, WriteQuorum, AckQuorum int
+	// SegmentRollBytes rolls segments at this size (0: library default).
+	SegmentRollBytes int64
+	// SessionTTL is the agents' writer-lock lease. Default 2 s.
+	SessionTTL time.Duration
+	// GCInterval is how often agents collect truncated segments (0:
+	// library default).
+	GCInterval time.Duration
+	// BookieArgs are extra flags of every bookie.
+	BookieArgs []string
+	// Bugs are bug switches (DLOG_BUGS) of every process; the binary must
+	// be built with -tags dlogbugs.
+	Bugs []string
+	// Logger receives the harness's own progress lines; nil discards.
+	Logger *slog.Logger
+}
+
+func (c *ClusterConfig) defaults() {
+	if c.Etcd == 0 {
+		c.Etcd = 1
+	}
+	if c.Bookies == 0 {
+		c.Bookies = 3
+	}
+	if c.Agents == 0 {
+		c.Agents = 2
+	}
+	if c.EnsembleSize == 0 {
+		c.EnsembleSize, c.WriteQuorum, c.AckQuorum = 3, 3, 2
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 2 * time.Second
+	}
+}
+
+// Bookie is one bookie process.
+type Bookie struct {
+	Proc *nemesis.Process
+	// ID is the bookie's current identity (it changes when a wiped bookie
+	// is replaced).
+	ID    string
+	Dir   string
+	Port  int
+	Front *nemesis.Front
+	gen   int
+}
+
+// Agent is one writer agent process.
+type Agent struct {
+	Proc *nemesis.Process
+	Name string
+}
+
+// Addr returns the agent's HTTP address from its last ready line.
+func (a *Agent) Addr() string {
+	var v struct {
+		Addr string `json:"addr"`
+	}
+	_ = json.Unmarshal(a.Proc.ReadyLine(), &v)
+	return v.Addr
+}
+
+// Cluster is a running test cluster.
+type Cluster struct {
+	cfg     ClusterConfig
+	log     *slog.Logger
+	Sup     *nemesis.Supervisor
+	Net     *nemesis.Net
+	Etcd    []*nemesis.Process
+	etcdCli []string // real client URLs of the members
+	Bookies []*Bookie
+	Agents  []*Agent
+	// Store and NS are the harness's own metadata store and namespace
+	// (readers, drain, final seal), on links named "harness".
+	Store *metadata.KVStore
+	NS    *namespace.Namespace
+}
+
+// StartCluster starts etcd, the bookies, the harness's namespace and the
+// agents, in that order. On error everything started is stopped.
+func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error) {
+	cfg.defaults()
+	c := &Cluster{cfg: cfg, log: cfg.Logger}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	env := []string{}
+	if len(cfg.Bugs) > 0 {
+		env = append(env, "DLOG_BUGS="+strings.Join(cfg.Bugs, ","))
+	}
+	c.Sup, err = nemesis.NewSupervisor(nemesis.SupervisorConfig{
+		Binary: cfg.Binary, LogDir: filepath.Join(cfg.Dir, "logs"), Env: env, Logger: c.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.Net = nemesis.NewNet(nemesis.NetConfig{Names: c.Sup.PIDNames, SelfName: harnessSource, Logger: c.log})
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	if err := c.startEtcd(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.startBookies(ctx); err != nil {
+		return nil, err
+	}
+	if c.Store, err = metadata.Open(ctx, c.MetadataURL(harnessSource), metadata.Options{Cluster: clusterName}); err != nil {
+		return nil, err
+	}
+	nc := namespace.DefaultConfig("")
+	nc.Store = c.Store
+	nc.Namespace = namespaceName
+	nc.OwnerID = harnessSource
+	nc.EnsembleSize, nc.WriteQuorum, nc.AckQuorum = cfg.EnsembleSize, cfg.WriteQuorum, cfg.AckQuorum
+	nc.SessionTTL = cfg.SessionTTL
+	nc.GCInterval = 0 // agents collect; the harness only reads
+	nc.ReaderRelistInterval = time.Second
+	lc := ledger.DefaultConfig()
+	routes, err := c.bookieRoutes(harnessSource)
+	if err != nil {
+		return nil, err
+	}
+	lc.ResolveAddress = func(id, registered string) string {
+		if a, ok := routes[id]; ok {
+			return a
+		}
+		return registered
+	}
+	nc.LedgerConfig = &lc
+	if c.NS, err = namespace.Open(ctx, nc); err != nil {
+		return nil, err
+	}
+	if err := c.startAgents(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// freePorts returns n loopback ports that were free a moment ago.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	out := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
+}
+
+func etcdName(i int) string   { return fmt.Sprintf("etcd-%d", i) }
+func bookieName(i int) string { return fmt.Sprintf("bookie-%d", i) }
+func agentName(i int) string  { return fmt.Sprintf("agent-%d", i) }
+
+func (c *Cluster) startEtcd(ctx context.Context) error {
+	n := c.cfg.Etcd
+	ports, err := freePorts(2 * n)
+	if err != nil {
+		return err
+	}
+	var initial []string
+	for i := range n {
+		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ports[2*i+1]))
+	}
+	specs := make([]nemesis.Spec, n)
+	for i := range n {
+		dir := filepath.Join(c.cfg.Dir, etcdName(i))
+		client := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i])
+		c.etcdCli = append(c.etcdCli, client)
+		args := []string{"etcd", "-o", "json", "--name", fmt.Sprintf("m%d", i), "--dir", dir,
+			"--listen-client", client, "--listen-peer", fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
+			"--initial-cluster", strings.Join(initial, ",")}
+		if n > 1 {
+			// Several members on a loaded machine: rarer spurious elections.
+			args = append(args, "--tick-ms", "50", "--election-ms", "1000")
+		}
+		specs[i] = nemesis.Spec{Name: etcdName(i), Args: args, DataDirs: []string{dir}}
+		if _, err := c.Net.AddFront(etcdName(i), strings.TrimPrefix(client, "http://")); err != nil {
+			return err
+		}
+	}
+	// Members of a new cluster become ready together.
+	c.Etcd = make([]*nemesis.Process, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			defer cancel()
+			c.Etcd[i], errs[i] = c.Sup.Start(sctx, specs[i])
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// MetadataURL is the metadata URL for process src: every etcd member
+// through src's own links.
+func (c *Cluster) MetadataURL(src string) string {
+	var eps []string
+	for i := range c.cfg.Etcd {
+		a, err := c.Net.Front(etcdName(i)).AddrFor(src)
+		if err != nil {
+			continue
+		}
+		eps = append(eps, "http://"+a)
+	}
+	return strings.Join(eps, ",")
+}
+
+func (c *Cluster) bookieRoutes(src string) (map[string]string, error) {
+	out := make(map[string]string)
+	for _, b := range c.Bookies {
+		a, err := b.Front.AddrFor(src)
+		if err != nil {
+			return nil, err
+		}
+		out[b.ID] = a
+	}
+	return out, nil
+}
+
+func (c *Cluster) bookieSpec(b *Bookie, name string) nemesis.Spec {
+	args := []string{"bookie", "-o", "json", "--dir", b.Dir, "--listen", fmt.Sprintf("127.0.0.1:%d", b.Port),
+		"--advertise", b.Front.Addr(), "--id", b.ID, "--metadata", c.MetadataURL(name), "--cluster", clusterName,
+		"--session-ttl", "3s"}
+	args = append(args, c.cfg.BookieArgs...)
+	return nemesis.Spec{Name: name, Args: args, DataDirs: []string{b.Dir}}
+}
+
+func (c *Cluster) startBookies(ctx context.Context) error {
+	n := c.cfg.Bookies
+	ports, err := freePorts(n)
+	if err != nil {
+		return err
+	}
+	c.Bookies = make([]*Bookie, n)
+	for i := range n {
+		name := bookieName(i)
+		f, err := c.Net.AddFront(name, fmt.Sprintf("127.0.0.1:%d", ports[i]))
+		if err != nil {
+			return err
+		}
+		c.Bookies[i] = &Bookie{ID: name, Dir: filepath.Join(c.cfg.Dir, name), Port: ports[i], Front: f}
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, b := range c.Bookies {
+		wg.Go(func() {
+			sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			defer cancel()
+			b.Proc, errs[i] = c.Sup.Start(sctx, c.bookieSpec(b, bookieName(i)))
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (c *Cluster) agentSpec(i int) (nemesis.Spec, error) {
+	name := agentName(i)
+	routes, err := c.bookieRoutes(name)
+	if err != nil {
+		return nemesis.Spec{}, err
+	}
+	var rs []string
+	for id, a := range routes {
+		rs = append(rs, id+"="+a)
+	}
+	args := []string{"verify-agent", "-o", "json", "--name", name, "--metadata", c.MetadataURL(name),
+		"--cluster", clusterName, "--namespace", namespaceName, "--bookie-routes", strings.Join(rs, ","),
+		"--ensemble-size", strconv.Itoa(c.cfg.EnsembleSize), "--write-quorum", strconv.Itoa(c.cfg.WriteQuorum),
+		"--ack-quorum", strconv.Itoa(c.cfg.AckQuorum), "--session-ttl", c.cfg.SessionTTL.String()}
+	if c.cfg.SegmentRollBytes > 0 {
+		args = append(args, "--segment-roll-bytes", strconv.FormatInt(c.cfg.SegmentRollBytes, 10))
+	}
+	if c.cfg.GCInterval > 0 {
+		args = append(args, "--gc-interval", c.cfg.GCInterval.String())
+	}
+	return nemesis.Spec{Name: name, Args: args}, nil
+}
+
+func (c *Cluster) startAgents(ctx context.Context) error {
+	n := c.cfg.Agents
+	c.Agents = make([]*Agent, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		spec, err := c.agentSpec(i)
+		if err != nil {
+			return err
+		}
+		c.Agents[i] = &Agent{Name: spec.Name}
+		wg.Go(func() {
+			sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			defer cancel()
+			c.Agents[i].Proc, errs[i] = c.Sup.Start(sctx, spec)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// AgentByName returns the named agent, or nil.
+func (c *Cluster) AgentByName(name string) *Agent {
+	for _, a := range c.Agents {
+		if a.Name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// BookieByID returns the bookie with the given current id, or nil.
+func (c *Cluster) BookieByID(id string) *Bookie {
+	for _, b := range c.Bookies {
+		if b.ID == id {
+			return b
+		}
+	}
+	return nil
+}
+
+// RestartBookie restarts a stopped bookie on its directory and port.
+func (c *Cluster) RestartBookie(ctx context.Context, b *Bookie) error {
+	return b.Proc.Restart(ctx)
+}
+
+// ReplaceBookie starts a stopped bookie whose disk was lost as a new
+// identity (id "<old>-g<n>") at the same address, like an operator
+// replacing a failed disk: its old identity is refused by its cookie.
+func (c *Cluster) ReplaceBookie(ctx context.Context, b *Bookie) error {
+	if b.Proc.Running() {
+		return nemesis.ErrRunning
+	}
+	b.gen++
+	b.ID = fmt.Sprintf("%s-g%d", b.Proc.Name(), b.gen)
+	name := fmt.Sprintf("%s-g%d", b.Proc.Name(), b.gen)
+	spec := c.bookieSpec(b, name)
+	// The replacement keeps the same fault links (same front, same
+	// process slot): rules naming the old process name still apply.
+	p, err := c.Sup.Start(ctx, spec)
+	if err != nil {
+		return err
+	}
+	b.Proc = p
+	return nil
+}
+
+// EtcdLeader returns the index of the etcd member that leads, or -1.
+func (c *Cluster) EtcdLeader(ctx context.Context) int {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.etcdCli, DialTimeout: 2 * time.Second, Logger: zapNop()})
+	if err != nil {
+		return -1
+	}
+	defer cli.Close()
+	for i, ep := range c.etcdCli {
+		if !c.Etcd[i].Running() || c.Etcd[i].Paused() {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := cli.Status(sctx, ep)
+		cancel()
+		if err == nil && st.Leader == st.Header.MemberId {
+			return i
+		}
+	}
+	return -1
+}
+
+// OwnerAgent returns the agent that owns log (from the lock key), or nil.
+func (c *Cluster) OwnerAgent(ctx context.Context, log string) *Agent {
+	o, ok, err := c.Store.GetOwner(ctx, namespaceName, log)
+	if err != nil || !ok {
+		return nil
+	}
+	return c.AgentByName(agentOfEpoch(o.ID))
+}
+
+// agentOfEpoch returns the agent name of a writer epoch "agent-1.p9.w3".
+func agentOfEpoch(epoch string) string {
+	if i := strings.IndexByte(epoch, '.'); i >= 0 {
+		return epoch[:i]
+	}
+	return epoch
+}
+
+// Close stops the harness's namespace, every process and every link.
+func (c *Cluster) Close() {
+	if c.NS != nil {
+		c.NS.Close()
+	}
+	if c.Store != nil {
+		c.Store.Close()
+	}
+	if c.Sup != nil {
+		_ = c.Sup.Close()
+	}
+	if c.Net != nil {
+		c.Net.Close()
+	}
+}
+
+// Processes returns the names of every process of the cluster.
+func (c *Cluster) Processes() []string {
+	var out []string
+	for _, p := range c.Sup.Processes() {
+		out = append(out, p.Name())
+	}
+	return out
+}
+
+// keepDirs lists what a failing run keeps (everything under Dir).
+func (c *Cluster) keepDirs() []string {
+	ents, _ := os.ReadDir(c.cfg.Dir)
+	var out []string
+	for _, e := range ents {
+		out = append(out, filepath.Join(c.cfg.Dir, e.Name()))
+	}
+	return out
+}
