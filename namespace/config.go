@@ -38,9 +38,9 @@ type Config struct {
 	// Close closes it.
 	Ledgers *ledger.Client
 	// LedgerConfig configures the ledger client Open creates when Ledgers
-	// is nil. Nil: ledger.DefaultConfig() with this Config's Logger and
-	// Registerer and an explicit-LAC delay of 1 ms (an idle writer makes
-	// its last entry visible to readers that soon).
+	// is nil; its nil Logger and Registerer default to this Config's. Nil:
+	// ledger.DefaultConfig() with an explicit-LAC delay of 1 ms (an idle
+	// writer makes its last entry visible to readers that soon).
 	LedgerConfig *ledger.Config
 	// EnsembleSize, WriteQuorum and AckQuorum are the replication of new
 	// segments' ledgers: every entry goes to WriteQuorum of EnsembleSize

@@ -2,10 +2,12 @@ package namespace
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/dlog-io/dlog"
+	"github.com/dlog-io/dlog/internal/metadata"
 )
 
 // TestEndToEndEmbeddedEtcd runs the log core on a real embedded etcd
@@ -63,5 +65,21 @@ func TestEndToEndEmbeddedEtcd(t *testing.T) {
 	n, err := nsB.RecordCount(ctx, log)
 	if err != nil || n != 600 {
 		t.Fatalf("record count %d (%v); want 600", n, err)
+	}
+
+	// A namespace that dials etcd itself (by URL) sees the same log.
+	kv, ok := c.Store().(*metadata.KVStore)
+	if !ok {
+		t.Fatalf("cluster store is %T", c.Store())
+	}
+	cfg := testConfig(t, c)
+	cfg.Store = nil
+	cfg.MetadataURL = strings.Join(kv.Endpoints(), ",")
+	nsURL, err := Open(ctx, cfg)
+	must(t, err, "open namespace by URL")
+	defer nsURL.Close()
+	last, err := nsURL.GetLastRecord(ctx, log)
+	if err != nil || last.DLSN != end {
+		t.Fatalf("last record through a URL-opened namespace: %v %v; want %v", last.DLSN, err, end)
 	}
 }

@@ -118,11 +118,13 @@ func Open(ctx context.Context, cfg Config) (*Namespace, error) {
 		if cfg.LedgerConfig != nil {
 			lcfg = *cfg.LedgerConfig
 		} else {
-			lcfg.Registerer = cfg.Registerer
 			lcfg.ExplicitLACDelay = defaultExplicitLACDelay
 		}
 		if lcfg.Logger == nil {
 			lcfg.Logger = cfg.Logger
+		}
+		if lcfg.Registerer == nil {
+			lcfg.Registerer = cfg.Registerer
 		}
 		if lcfg.MaxEntryBytes < cfg.MaxEntryBytes+recordset.HeaderSize {
 			lcfg.MaxEntryBytes = cfg.MaxEntryBytes + recordset.HeaderSize
