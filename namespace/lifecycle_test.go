@@ -368,3 +368,44 @@ func TestTruncationAndRetention(t *testing.T) {
 	must(t, w.Close(ctx), "close")
 	_ = context.Background
 }
+
+// TestListLogs pages through a namespace's logs by prefix.
+func TestListLogs(t *testing.T) {
+	c := startCluster(t, 0, "memory:")
+	n := openNS(t, c, func(cfg *Config) { cfg.Namespace = "listing" })
+	ctx := deadline(t, time.Minute)
+	for _, name := range []string{"a-1", "a-2", "a-3", "b-1", "a-4"} {
+		createLog(t, n, name)
+	}
+	must(t, n.CreateLog(ctx, "kept", LogOptions{Retention: time.Hour}), "create with retention")
+	var got []string
+	token := ""
+	for pages := 0; ; pages++ {
+		names, next, err := n.ListLogs(ctx, "a-", token, 2)
+		must(t, err, "list")
+		got = append(got, names...)
+		if next == "" {
+			break
+		}
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+		token = next
+	}
+	if len(got) != 4 || got[0] != "a-1" || got[3] != "a-4" {
+		t.Fatalf("listed %v", got)
+	}
+	all, next, err := n.ListLogs(ctx, "", "", 0)
+	if err != nil || next != "" || len(all) != 6 {
+		t.Fatalf("list all: %v %q %v", all, next, err)
+	}
+	ok, err := n.LogExists(ctx, "b-1")
+	if err != nil || !ok {
+		t.Fatalf("exists: %v %v", ok, err)
+	}
+	for _, p := range []Position{AtStart(), AtEnd(), AtTxID(3), AtDLSN(dlog.InitialDLSN), AtSubscription("s"), {}} {
+		if p.String() == "" {
+			t.Fatalf("empty string for %#v", p)
+		}
+	}
+}
