@@ -146,8 +146,10 @@ type Config struct {
 	MaxNamespaces int
 	// Namespace is the template of every namespace the proxy opens
 	// (replication, batching, compression, retention, GC, timeouts). Its
-	// MetadataURL, Store, Namespace, OwnerID, Ledgers, SessionTTL, Logger
-	// and Registerer are set by the proxy. Zero value: namespace defaults.
+	// MetadataURL, Store, Namespace, OwnerID, Ledgers, SessionTTL,
+	// MaxRecordBytes, pending bounds, Logger and Registerer are set by the
+	// proxy. Default namespace.DefaultConfig (a zero value means the
+	// namespace defaults except GCInterval 0: no collector).
 	Namespace namespace.Config
 	// Ledger configures the ledger client the proxy's namespaces share.
 	// Zero value: ledger.DefaultConfig().
@@ -193,6 +195,7 @@ func DefaultConfig(url string) Config {
 		ReadBatchBytes:           1 << 20,
 		DefaultNamespace:         "default",
 		MaxNamespaces:            256,
+		Namespace:                namespace.DefaultConfig(""),
 	}
 }
 
