@@ -234,6 +234,7 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	mux.HandleFunc("POST /write", a.handleWrite)
 	mux.HandleFunc("POST /truncate", a.handleTruncate)
 	mux.HandleFunc("POST /close", a.handleClose)
+	mux.HandleFunc("POST /acquire", a.handleAcquire)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -402,4 +403,15 @@ func (a *agent) handleClose(w http.ResponseWriter, r *http.Request) {
 		resp.Err = toWire(wr.Close(r.Context()))
 	}
 	reply(w, resp)
+}
+
+// handleAcquire opens the log's writer (a takeover, recovering the
+// previous owner's segment) without writing anything.
+func (a *agent) handleAcquire(w http.ResponseWriter, r *http.Request) {
+	var req agentLogReq
+	if !decode(w, r, &req) {
+		return
+	}
+	_, epoch, err := a.writer(r.Context(), req.Log)
+	reply(w, agentResp{Epoch: epoch, Owner: a.cfg.Name, Err: toWire(err)})
 }

@@ -52,8 +52,14 @@ type ClusterConfig struct {
 	// GCInterval is how often agents collect truncated segments (0:
 	// library default).
 	GCInterval time.Duration
-	// BookieArgs are extra flags of every bookie.
-	BookieArgs []string
+	// BookieArgs are extra flags of every bookie; BookieArgsFor adds
+	// flags for bookie i only.
+	BookieArgs    []string
+	BookieArgsFor func(i int) []string
+	// AgentAddTimeout bounds one add of an agent to one bookie (0: library
+	// default, 5 s). Scenarios that delay links raise it so that slowness
+	// is not taken for failure.
+	AgentAddTimeout time.Duration
 	// Bugs are bug switches (DLOG_BUGS) of every process; the binary must
 	// be built with -tags dlogbugs.
 	Bugs []string
@@ -277,10 +283,19 @@ func (c *Cluster) bookieRoutes(src string) (map[string]string, error) {
 }
 
 func (c *Cluster) bookieSpec(b *Bookie, name string) nemesis.Spec {
+	i := 0
+	for k, x := range c.Bookies {
+		if x == b {
+			i = k
+		}
+	}
 	args := []string{"bookie", "-o", "json", "--dir", b.Dir, "--listen", fmt.Sprintf("127.0.0.1:%d", b.Port),
 		"--advertise", b.Front.Addr(), "--id", b.ID, "--metadata", c.MetadataURL(name), "--cluster", clusterName,
 		"--session-ttl", "3s"}
 	args = append(args, c.cfg.BookieArgs...)
+	if c.cfg.BookieArgsFor != nil {
+		args = append(args, c.cfg.BookieArgsFor(i)...)
+	}
 	return nemesis.Spec{Name: name, Args: args, DataDirs: []string{b.Dir}}
 }
 
@@ -331,6 +346,9 @@ func (c *Cluster) agentSpec(i int) (nemesis.Spec, error) {
 	}
 	if c.cfg.GCInterval > 0 {
 		args = append(args, "--gc-interval", c.cfg.GCInterval.String())
+	}
+	if c.cfg.AgentAddTimeout > 0 {
+		args = append(args, "--add-timeout", c.cfg.AgentAddTimeout.String())
 	}
 	return nemesis.Spec{Name: name, Args: args}, nil
 }

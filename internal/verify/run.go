@@ -9,11 +9,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/dlog-io/dlog/internal/bugs"
 	"github.com/dlog-io/dlog/internal/checker"
 	"github.com/dlog-io/dlog/internal/history"
 	"github.com/dlog-io/dlog/internal/nemesis"
@@ -152,6 +154,7 @@ func (r *Run) Wait(ctx context.Context, d time.Duration) bool { return pause(ctx
 // stopped processes restarted (a wiped bookie that refuses its old
 // identity is replaced), and every open fault recorded as healed.
 func (r *Run) HealAll(ctx context.Context) error {
+	r.removeDetours()
 	r.C.Net.HealAll()
 	var errs []error
 	for _, p := range r.C.Sup.Processes() {
@@ -279,6 +282,12 @@ func execute(ctx context.Context, cfg RunConfig, logger *slog.Logger, res *RunRe
 	sc := cfg.Scenario
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return err
+	}
+	if sc.HarnessBug && slices.Contains(cfg.Bugs, sc.Bug) {
+		if err := requireHarnessBugs([]string{sc.Bug}); err != nil {
+			return err
+		}
+		defer func() { _ = bugs.Set(sc.Bug, false) }()
 	}
 	ccfg := ClusterConfig{Dir: cfg.Dir, Binary: cfg.Binary, Bugs: cfg.Bugs, Logger: logger}
 	wcfg := WorkloadConfig{}
