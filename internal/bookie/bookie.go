@@ -1,6 +1,7 @@
 package bookie
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -45,7 +46,7 @@ type Bookie struct {
 	// stripes serialise, per ledger, "check the ledger's state" with
 	// "append the journal record" for adds, and "change the state" with
 	// "append the record" for fences and deletes (see doc.go, "Ordering").
-	stripes [stripeCount]sync.Mutex
+	stripes [stripeCount]stripe
 
 	stopc     chan struct{} // closed by Close
 	runCtx    context.Context
@@ -346,9 +347,46 @@ func (b *Bookie) signalStateChange() {
 	}
 }
 
-// stripe returns the mutex of a ledger.
-func (b *Bookie) stripe(ledgerID int64) *sync.Mutex {
+// stripe is a ledger mutex with what adds need to know of the last open
+// ledger that hashed to it.
+type stripe struct {
+	sync.Mutex
+	// open caches the last ledger an add found open here: known to the
+	// store with master key key, not fenced, not deleted. It saves adds
+	// the store's lock, map lookup and key copy. Everything that changes
+	// a ledger's state does so under its stripe and forgets it there
+	// (fence, delete); the first add or fence of a ledger sets its key
+	// under the stripe too.
+	open struct {
+		ledgerID int64
+		key      []byte
+		valid    bool
+	}
+}
+
+// stripe returns the stripe of a ledger.
+func (b *Bookie) stripe(ledgerID int64) *stripe {
 	return &b.stripes[uint64(ledgerID)%stripeCount]
+}
+
+// isOpen reports whether ledgerID is cached as open with master key key.
+// Call it under s.
+func (s *stripe) isOpen(ledgerID int64, key []byte) bool {
+	return s.open.valid && s.open.ledgerID == ledgerID && bytes.Equal(s.open.key, key)
+}
+
+// remember caches ledgerID as open with master key key (copied). Call it
+// under s.
+func (s *stripe) remember(ledgerID int64, key []byte) {
+	s.open.ledgerID, s.open.valid = ledgerID, true
+	s.open.key = append(s.open.key[:0], key...)
+}
+
+// forget drops ledgerID from the cache. Call it under s.
+func (s *stripe) forget(ledgerID int64) {
+	if s.open.ledgerID == ledgerID {
+		s.open.valid = false
+	}
 }
 
 // advance records that every record up to end is applied.

@@ -46,7 +46,10 @@
 // A ledger's state (fenced, master key) lives in the store. Per ledger, a
 // striped mutex is held across "check the state, then Journal.Append" for
 // an add, and across "set fenced in the store, then Journal.Append of the
-// FENCE record" for a fence. The journal is FIFO and runs callbacks in
+// FENCE record" for a fence. (An add's check may be answered by the
+// stripe's cache of the last ledger found open; a fence clears it under
+// the same mutex before it sets fenced, so the argument holds.) The
+// journal is FIFO and runs callbacks in
 // append order, and an add's callback applies its entry to the store
 // before returning. So an add that passed its check before a fence was
 // appended before the FENCE record, and its entry is in the store by the
@@ -158,18 +161,52 @@
 //
 // # Streams and requests
 //
+// A client stream is Batches (each gRPC message a Requests or Responses
+// batch: the data path) or Stream (one request or response per message;
+// older clients and per-message proxies). Both are served by the same
+// code: a batch means nothing beyond its members, which are handled one by
+// one in order, as if each came alone. Batches sends its response headers
+// at once so that a client can tell it is served. The server's codec
+// (wireCodec) decodes Requests with bookiepb.DecodeRequests, which decodes
+// an add into one allocation whose payload and key alias a private copy of
+// the received message (the bytes wait there for the journal callback;
+// the journal and the store copy what they keep), and encodes Responses
+// with bookiepb.AppendResponses; anything else goes through proto.
+//
 // Each stream has a receive goroutine and a sender (the gRPC handler's own
-// goroutine: Send is not safe for concurrent use) fed by a channel sized
-// for every answer that can be outstanding: at most MaxInFlightPerStream
-// admitted requests (beyond it: OVERLOADED) plus 16 refusals (beyond that
-// the receive loop waits, which stops reading from the client). Adds and
-// Info are handled on the receive goroutine (nothing there blocks: the
-// journal append fails with OVERLOADED rather than wait) and answered from
-// the journal callback; reads, fences, long polls, WriteLAC and deletes get
-// a goroutine each. Every request has a deadline, timeout_ms after arrival
-// (DefaultRequestTimeout when 0, capped at MaxRequestTimeout); a long poll
-// is held for 3/4 of it and then answered OK with the unchanged LAC, so the
-// answer reaches the client before its own deadline.
+// goroutine: Send is not safe for concurrent use). Answers are queued in
+// the stream's outbox, which never blocks a producer: it holds at most
+// MaxInFlightPerStream admitted requests (beyond it: OVERLOADED) plus 16
+// refusals (beyond that the receive loop waits, which stops reading from
+// the client). The sender is woken when the outbox goes from empty to not
+// empty; it yields once (runtime.Gosched: goroutines ready to run, such as
+// the journal's callbacks, add their answers first) and then sends
+// everything queued, in Responses of up to 32 KiB (a larger answer alone).
+// It never waits for more: an idle stream answers at once. Adds and Info
+// are handled on the receive goroutine (nothing there blocks: the journal
+// append fails with OVERLOADED rather than wait) and answered from the
+// journal callback; reads, fences, long polls, WriteLAC and deletes get a
+// goroutine each. Every request has a deadline, timeout_ms after the
+// arrival of its message (DefaultRequestTimeout when 0, capped at
+// MaxRequestTimeout); a long poll is held for 3/4 of it and then answered
+// OK with the unchanged LAC, so the answer reaches the client before its
+// own deadline.
+//
+// An add not durable by its deadline is answered TIMEOUT (outcome unknown:
+// it may still be journalled and applied). One timer per stream does it
+// (addTimeouts): a stream's adds are appended by one goroutine and called
+// back in append order, so they wait in a FIFO; with the usual single
+// timeout per client their deadlines rise along it and the timer is armed
+// for the head only. An add whose deadline comes before the previous one's
+// gets a timer of its own.
+//
+// Per add, the hot path allocates the decoded request, the pending add
+// (which holds its own answer) and the journal callback; the journal
+// record is built in a per-stream scratch buffer (the journal copies it)
+// and the stored entry in a scratch buffer at apply time (the store
+// copies it). A one-entry cache per ledger stripe remembers the last
+// ledger found open (known, not fenced, key) so that adds skip the store's
+// lock and lookup; fences and deletes forget it under the stripe.
 //
 // # Goroutines
 //
@@ -184,7 +221,10 @@
 //	           poll/write-lac/delete
 //	journal    writer, preparer          Close: journal.Close
 //	pebble     its own                   Close: store.Close
-//	per add    a deadline timer          the journal callback stops it
+//	per stream a deadline timer (adds)   its FIFO empties (the journal's
+//	                                     callbacks; journal.Close runs all)
+//	per add    a deadline timer, only    the journal callback stops it
+//	           when out of order
 //
 // Close: refuse new requests, close stopc, wait for the background
 // goroutines, close the journal (queued adds are answered SHUTTING_DOWN;

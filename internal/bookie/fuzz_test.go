@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dlog-io/dlog/internal/pb/bookiepb"
@@ -104,22 +105,12 @@ func FuzzDecodeRecord(f *testing.F) {
 	})
 }
 
-// FuzzValidateRequest: request bytes off the wire go through
-// proto.Unmarshal and validateRequest without panicking; whatever is
-// accepted has non-negative ids, bounded keys and payloads, and a verified
-// entry checksum.
+// FuzzValidateRequest: request bytes off the wire (the per-message
+// Stream framing) go through proto.Unmarshal and validateRequest without
+// panicking; whatever is accepted has non-negative ids, bounded keys and
+// payloads, and a verified entry checksum.
 func FuzzValidateRequest(f *testing.F) {
-	const maxEntry = 4096
-	seeds := []*bookiepb.Request{
-		{Body: &bookiepb.Request_Add{Add: addReq(1, 2, 1)}},
-		{Body: &bookiepb.Request_Add{Add: &bookiepb.AddRequest{Entry: bookiepb.NewEntry(1, 0, -1, make([]byte, maxEntry+1))}}},
-		{Body: &bookiepb.Request_Read{Read: &bookiepb.ReadRequest{LedgerId: 1, EntryId: -1, Fence: true, MasterKey: testKey}}},
-		{Body: &bookiepb.Request_ReadLac{ReadLac: &bookiepb.ReadLACRequest{LedgerId: 1, LongPoll: true, PreviousLac: 4}}},
-		{Body: &bookiepb.Request_WriteLac{WriteLac: &bookiepb.WriteLACRequest{LedgerId: 1, Lac: 3}}},
-		{Body: &bookiepb.Request_Delete{Delete: &bookiepb.DeleteRequest{LedgerId: -1}}},
-		{Body: &bookiepb.Request_Info{Info: &bookiepb.InfoRequest{}}},
-	}
-	for _, s := range seeds {
+	for _, s := range fuzzSeedRequests() {
 		b, err := proto.Marshal(s)
 		if err != nil {
 			f.Fatal(err)
@@ -131,47 +122,107 @@ func FuzzValidateRequest(f *testing.F) {
 		if proto.Unmarshal(b, &req) != nil {
 			return
 		}
-		if rej := validateRequest(&req, maxEntry); rej != nil {
-			if rej.status != bookiepb.Status_STATUS_BAD_REQUEST && rej.status != bookiepb.Status_STATUS_TOO_LARGE {
-				t.Fatalf("rejected with %v", rej.status)
-			}
+		checkValidation(t, &req)
+	})
+}
+
+// FuzzValidateBatch: a Requests batch off the wire (the Batches framing)
+// goes through the server's codec (bookiepb.DecodeRequests) and
+// validateRequest without panicking, decodes as proto.Unmarshal would, and
+// every member accepted obeys the rules of FuzzValidateRequest.
+func FuzzValidateBatch(f *testing.F) {
+	seeds := fuzzSeedRequests()
+	b, err := proto.Marshal(&bookiepb.Requests{Requests: seeds})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	for _, s := range seeds {
+		b, err := proto.Marshal(&bookiepb.Requests{Requests: []*bookiepb.Request{s, s}})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var batch bookiepb.Requests
+		err := wireCodec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, &batch)
+		var want bookiepb.Requests
+		if wantErr := proto.Unmarshal(b, &want); (err == nil) != (wantErr == nil) {
+			t.Fatalf("codec: %v, proto.Unmarshal: %v", err, wantErr)
+		}
+		if err != nil {
 			return
 		}
-		switch x := req.Body.(type) {
-		case *bookiepb.Request_Add:
-			e := x.Add.Entry
-			if e.LedgerId < 0 || e.EntryId < 0 || e.Lac < -1 || e.Lac >= e.EntryId || len(e.Payload) > maxEntry ||
-				len(x.Add.MasterKey) > MaxMasterKeyBytes || !e.Verify() {
-				t.Fatalf("accepted add %v", x.Add)
-			}
-			// What is accepted must also survive the journal record.
-			rec := appendAddRecord(nil, e, masterKey(x.Add.MasterKey), x.Add.Recovery)
-			r, err := decodeRecord(rec)
-			if err != nil {
-				t.Fatalf("accepted add does not journal: %v", err)
-			}
-			if _, ok := entryFromStored(r.LedgerID, r.EntryID, r.Stored); !ok {
-				t.Fatal("journalled entry does not verify")
-			}
-		case *bookiepb.Request_Read:
-			if x.Read.LedgerId < 0 || x.Read.EntryId < -1 || len(x.Read.MasterKey) > MaxMasterKeyBytes {
-				t.Fatalf("accepted read %v", x.Read)
-			}
-		case *bookiepb.Request_ReadLac:
-			if x.ReadLac.LedgerId < 0 || x.ReadLac.PreviousLac < -1 {
-				t.Fatalf("accepted read-lac %v", x.ReadLac)
-			}
-		case *bookiepb.Request_WriteLac:
-			if x.WriteLac.LedgerId < 0 || x.WriteLac.Lac < -1 || len(x.WriteLac.MasterKey) > MaxMasterKeyBytes {
-				t.Fatalf("accepted write-lac %v", x.WriteLac)
-			}
-		case *bookiepb.Request_Delete:
-			if x.Delete.LedgerId < 0 {
-				t.Fatalf("accepted delete %v", x.Delete)
-			}
-		case *bookiepb.Request_Info:
-		default:
-			t.Fatalf("accepted %T", x)
+		if !proto.Equal(&batch, &want) {
+			t.Fatalf("codec decodes %v, proto.Unmarshal %v", &batch, &want)
+		}
+		for _, req := range batch.Requests {
+			checkValidation(t, req)
 		}
 	})
+}
+
+func fuzzSeedRequests() []*bookiepb.Request {
+	return []*bookiepb.Request{
+		{Txn: 1, TimeoutMs: 100, Body: &bookiepb.Request_Add{Add: addReq(1, 2, 1)}},
+		{Body: &bookiepb.Request_Add{Add: &bookiepb.AddRequest{Entry: bookiepb.NewEntry(1, 0, -1, make([]byte, fuzzMaxEntry+1))}}},
+		{Body: &bookiepb.Request_Add{Add: &bookiepb.AddRequest{Entry: bookiepb.NewEntry(1, 0, -1, nil), Recovery: true}}},
+		{Body: &bookiepb.Request_Read{Read: &bookiepb.ReadRequest{LedgerId: 1, EntryId: -1, Fence: true, MasterKey: testKey}}},
+		{Body: &bookiepb.Request_ReadLac{ReadLac: &bookiepb.ReadLACRequest{LedgerId: 1, LongPoll: true, PreviousLac: 4}}},
+		{Body: &bookiepb.Request_WriteLac{WriteLac: &bookiepb.WriteLACRequest{LedgerId: 1, Lac: 3}}},
+		{Body: &bookiepb.Request_Delete{Delete: &bookiepb.DeleteRequest{LedgerId: -1}}},
+		{Body: &bookiepb.Request_Info{Info: &bookiepb.InfoRequest{}}},
+	}
+}
+
+// fuzzMaxEntry is the entry size limit the fuzz targets validate with.
+const fuzzMaxEntry = 4096
+
+// checkValidation runs validateRequest on req and checks what it accepts.
+func checkValidation(t *testing.T, req *bookiepb.Request) {
+	t.Helper()
+	if rej := validateRequest(req, fuzzMaxEntry); rej != nil {
+		if rej.status != bookiepb.Status_STATUS_BAD_REQUEST && rej.status != bookiepb.Status_STATUS_TOO_LARGE {
+			t.Fatalf("rejected with %v", rej.status)
+		}
+		return
+	}
+	switch x := req.Body.(type) {
+	case *bookiepb.Request_Add:
+		e := x.Add.Entry
+		if e.LedgerId < 0 || e.EntryId < 0 || e.Lac < -1 || e.Lac >= e.EntryId || len(e.Payload) > fuzzMaxEntry ||
+			len(x.Add.MasterKey) > MaxMasterKeyBytes || !e.Verify() {
+			t.Fatalf("accepted add %v", x.Add)
+		}
+		// What is accepted must also survive the journal record.
+		rec := appendAddRecord(nil, e, masterKey(x.Add.MasterKey), x.Add.Recovery)
+		r, err := decodeRecord(rec)
+		if err != nil {
+			t.Fatalf("accepted add does not journal: %v", err)
+		}
+		if _, ok := entryFromStored(r.LedgerID, r.EntryID, r.Stored); !ok {
+			t.Fatal("journalled entry does not verify")
+		}
+	case *bookiepb.Request_Read:
+		if x.Read.LedgerId < 0 || x.Read.EntryId < -1 || len(x.Read.MasterKey) > MaxMasterKeyBytes {
+			t.Fatalf("accepted read %v", x.Read)
+		}
+	case *bookiepb.Request_ReadLac:
+		if x.ReadLac.LedgerId < 0 || x.ReadLac.PreviousLac < -1 {
+			t.Fatalf("accepted read-lac %v", x.ReadLac)
+		}
+	case *bookiepb.Request_WriteLac:
+		if x.WriteLac.LedgerId < 0 || x.WriteLac.Lac < -1 || len(x.WriteLac.MasterKey) > MaxMasterKeyBytes {
+			t.Fatalf("accepted write-lac %v", x.WriteLac)
+		}
+	case *bookiepb.Request_Delete:
+		if x.Delete.LedgerId < 0 {
+			t.Fatalf("accepted delete %v", x.Delete)
+		}
+	case *bookiepb.Request_Info:
+	default:
+		t.Fatalf("accepted %T", x)
+	}
 }

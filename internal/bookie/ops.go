@@ -169,14 +169,19 @@ func (b *Bookie) add(st *stream, txn uint64, a *bookiepb.AddRequest, arrival, de
 
 	mu := b.stripe(e.LedgerId)
 	mu.Lock()
-	state, o := b.checkKey(e.LedgerId, key)
-	if o.status == statusOK && state.Fenced && !a.Recovery {
-		o = outcome{statusFenced, fmt.Sprintf("ledger %d is fenced", e.LedgerId)}
-	}
-	if o.status != statusOK {
-		mu.Unlock()
-		p.answer(o)
-		return
+	if !mu.isOpen(e.LedgerId, key) {
+		state, o := b.checkKey(e.LedgerId, key)
+		if o.status == statusOK && state.Fenced && !a.Recovery {
+			o = outcome{statusFenced, fmt.Sprintf("ledger %d is fenced", e.LedgerId)}
+		}
+		if o.status != statusOK {
+			mu.Unlock()
+			p.answer(o)
+			return
+		}
+		if !state.Fenced {
+			mu.remember(e.LedgerId, key)
+		}
 	}
 	ackEarly := bugs.On(bugs.AckBeforeFsync)
 	if ackEarly {
@@ -355,6 +360,7 @@ func (b *Bookie) fence(ctx context.Context, ledgerID int64, key []byte) outcome 
 		mu.Unlock()
 		return o
 	}
+	mu.forget(ledgerID)
 	if _, err := b.store.SetFenced(ledgerID); err != nil {
 		mu.Unlock()
 		return storeOutcome(err)
@@ -504,6 +510,7 @@ func (b *Bookie) deleteLedger(ctx context.Context, ledgerID int64) outcome {
 	ch := make(chan error, 1)
 	mu := b.stripe(ledgerID)
 	mu.Lock()
+	mu.forget(ledgerID)
 	err := b.journal.Append(appendDeleteRecord(nil, ledgerID), func(end journal.Position, err error) {
 		if err == nil {
 			// Advancing before the store delete is done is safe: if a
@@ -521,7 +528,13 @@ func (b *Bookie) deleteLedger(ctx context.Context, ledgerID int64) outcome {
 	if o := b.waitJournal(ctx, ch, "delete"); o.status != statusOK {
 		return o
 	}
-	if err := b.store.DeleteLedger(ledgerID); err != nil {
+	err = b.store.DeleteLedger(ledgerID)
+	// An add between the DELETE record and here may have cached the
+	// ledger as open again.
+	mu.Lock()
+	mu.forget(ledgerID)
+	mu.Unlock()
+	if err != nil {
 		return storeOutcome(err)
 	}
 	b.lacs.notify(ledgerID)
