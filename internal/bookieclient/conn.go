@@ -29,6 +29,9 @@ const maxBatchBytes = 32 << 10
 // calls fail with ErrOverloaded.
 const maxQueuedBytes = 64 << 20
 
+// maxYields bounds the times the sender yields to let a batch grow.
+const maxYields = 8
+
 // maxRecycledBytes: a buffer grown beyond this by large entries is dropped
 // rather than kept for reuse.
 const maxRecycledBytes = 1 << 20
@@ -319,11 +322,21 @@ func (cn *conn) sendLoop(st *stream) {
 		case <-st.stopped:
 			return
 		}
-		// Let the goroutines that are ready to run go first: under load
-		// they are callers about to queue requests (woken by the answers
-		// just received), which then leave in this message. With nothing
-		// else to run this returns at once: an idle stream adds no delay.
-		runtime.Gosched()
+		// Let the goroutines that are ready to run go first, as long as
+		// they keep queueing: under load they are callers woken by the
+		// answers just received, whose requests then leave in this
+		// message. With nothing else to run Gosched returns at once: an
+		// idle stream adds no delay.
+		for n, queued := 0, -1; n < maxYields; n++ {
+			cn.mu.Lock()
+			now := len(st.queue.ends)
+			cn.mu.Unlock()
+			if now == queued {
+				break
+			}
+			queued = now
+			runtime.Gosched()
+		}
 		cn.mu.Lock()
 		q := st.queue
 		st.queue = spare
