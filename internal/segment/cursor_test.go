@@ -3,6 +3,7 @@ package segment
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -24,7 +25,15 @@ import (
 // visible end of a ledger, and once the world stops it must deliver
 // everything (no stall).
 func TestCursorModel(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) { runCursorModel(t) })
+	rounds := 30 // 100 runs each (rapid's -rapid.checks)
+	if testing.Short() {
+		rounds = 3
+	}
+	for i := range rounds {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			rapid.Check(t, func(t *rapid.T) { runCursorModel(t) })
+		})
+	}
 }
 
 type modelReader struct {
