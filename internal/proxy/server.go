@@ -231,16 +231,20 @@ func method(procedure string) string {
 	return procedure
 }
 
-func (i interceptor) done(procedure string, start time.Time, err error) error {
+func (i interceptor) done(ctx context.Context, procedure string, start time.Time, err error) error {
 	m := method(procedure)
-	code := status.Code(err)
+	d := status.Detail(err)
+	code := dlogpb.Code_CODE_OK
+	if d != nil {
+		code = d.Code
+	}
 	i.s.metrics.rpcs.WithLabelValues(m, code.String()).Inc()
 	i.s.metrics.rpcLatency.WithLabelValues(m).Observe(time.Since(start).Seconds())
 	if err != nil {
 		if code == dlogpb.Code_CODE_REDIRECT {
 			i.s.metrics.redirects.Inc()
 		}
-		if code == dlogpb.Code_CODE_INTERNAL {
+		if code == dlogpb.Code_CODE_INTERNAL && ctx.Err() == nil {
 			i.s.log.Warn("request failed", "method", m, "err", err)
 		}
 	}
@@ -251,7 +255,7 @@ func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		start := time.Now()
 		resp, err := next(ctx, req)
-		return resp, i.done(req.Spec().Procedure, start, err)
+		return resp, i.done(ctx, req.Spec().Procedure, start, err)
 	}
 }
 
@@ -262,7 +266,7 @@ func (i interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conne
 func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		start := time.Now()
-		return i.done(conn.Spec().Procedure, start, next(ctx, conn))
+		return i.done(ctx, conn.Spec().Procedure, start, next(ctx, conn))
 	}
 }
 

@@ -140,8 +140,17 @@ func Detail(err error) *dlogpb.ErrorDetail {
 		return nil
 	}
 	var e *Error
-	if errors.As(err, &e) {
-		// An error that came from another proxy keeps its classification.
+	if !errors.As(err, &e) {
+		var ce *connect.Error
+		if errors.As(err, &ce) && !isOurs(ce) {
+			// The RPC framework's own error (a malformed or oversized
+			// message on a stream, a client gone): classified as the
+			// client would classify it.
+			e, _ = FromConnect(ce, "").(*Error)
+		}
+	}
+	if e != nil {
+		// Classified already (it came from the wire): keep that.
 		return &dlogpb.ErrorDetail{Code: e.Code, Reason: e.Reason, Definite: e.Definite, Location: e.Location, Message: err.Error()}
 	}
 	r := lookup(err)
@@ -155,20 +164,20 @@ func Detail(err error) *dlogpb.ErrorDetail {
 
 // ToConnect turns err into a Connect error with its ErrorDetail attached
 // (nil for nil). Connect and gRPC clients see the wire code; the detail
-// is what the Go client and JSON users read.
+// is what the Go client and JSON users read. The framework's own errors
+// keep their wire code.
 func ToConnect(err error) error {
 	if err == nil {
 		return nil
-	}
-	var ce *connect.Error
-	if errors.As(err, &ce) && !isOurs(ce) && ce.Code() == connect.CodeResourceExhausted {
-		// Connect's own refusals (message size) keep their code.
-		return err
 	}
 	d := Detail(err)
 	wire := internalRow.wire
 	if r, ok := byReason(d.Reason); ok {
 		wire = r.wire
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) && !isOurs(ce) {
+		wire = ce.Code()
 	}
 	out := connect.NewError(wire, errors.New(d.Message))
 	if det, derr := connect.NewErrorDetail(d); derr == nil {
