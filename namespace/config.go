@@ -94,6 +94,12 @@ type Config struct {
 	// collector (RunGC still works). Default 1 min.
 	GCInterval time.Duration
 
+	// OrphanLedgerGrace: the collector also deletes ledgers created by this
+	// namespace's writers that no segment references (a crash between a
+	// ledger's creation and its segment's commit leaves one) once they are
+	// this old. It must exceed any pause of a writer between those two
+	// steps. 0 disables the sweep. Default 1 h.
+	OrphanLedgerGrace time.Duration
 	// SessionTTL is the lease of the metadata session that holds this
 	// namespace's writer locks. A process that dies loses its logs after
 	// this long; a shorter TTL fails over faster but risks losing a lock
@@ -146,6 +152,7 @@ func DefaultConfig(url string) Config {
 		MaxPendingRecords:    100_000,
 		MaxPendingBytes:      64 << 20,
 		GCInterval:           time.Minute,
+		OrphanLedgerGrace:    time.Hour,
 		SessionTTL:           10 * time.Second,
 		RetryMin:             50 * time.Millisecond,
 		RetryMax:             2 * time.Second,
@@ -228,7 +235,7 @@ func (c Config) Validate() error {
 		return bad("flush %d bytes, %v", c.FlushBytes, c.FlushInterval)
 	case c.MaxPendingRecords < 1 || c.MaxPendingBytes < int64(c.MaxEntryBytes):
 		return bad("pending bounds %d records, %d bytes (at least one entry)", c.MaxPendingRecords, c.MaxPendingBytes)
-	case c.Retention < 0 || c.GCInterval < 0:
+	case c.Retention < 0 || c.GCInterval < 0 || c.OrphanLedgerGrace < 0:
 		return bad("retention %v, gc interval %v", c.Retention, c.GCInterval)
 	case c.SessionTTL < time.Second:
 		return bad("session TTL %v below 1 s", c.SessionTTL)

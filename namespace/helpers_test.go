@@ -187,3 +187,7 @@ func checkSequence(t testing.TB, recs []dlog.ReadRecord) {
 		}
 	}
 }
+
+func ledgerOptions(n *Namespace) ledger.CreateOptions {
+	return ledger.CreateOptions{EnsembleSize: n.cfg.EnsembleSize, WriteQuorum: n.cfg.WriteQuorum, AckQuorum: n.cfg.AckQuorum}
+}

@@ -409,3 +409,73 @@ func TestListLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestNamespaceTruncateAfterDeadWriter: with nobody owning the log, a
+// namespace-level truncation first recovers what a dead writer left in
+// progress, so a position past the real end is refused and a valid one
+// works.
+func TestNamespaceTruncateAfterDeadWriter(t *testing.T) {
+	c := startCluster(t, 3, "memory:")
+	nsA := openNS(t, c)
+	nsB := openNS(t, c)
+	ctx := deadline(t, time.Minute)
+	createLog(t, nsA, "dead")
+	w, err := nsA.OpenWriter(ctx, "dead", WriterOptions{})
+	must(t, err, "open writer")
+	h := newHistory()
+	writeUntil(ctx, w, h, 0, 50, 4, 20, nil)
+	w.abort(errors.New("killed"))
+	last := h.acked[49]
+	err = nsB.Truncate(ctx, "dead", dlog.DLSN{LSSN: last.LSSN, EntryID: last.EntryID + 10})
+	if !errors.Is(err, dlog.ErrInvalidArgument) {
+		t.Fatalf("truncate past the end of a recovered segment: %v", err)
+	}
+	segs, err := nsB.ListSegments(ctx, "dead")
+	must(t, err, "segments")
+	if segs[len(segs)-1].InProgress {
+		t.Fatal("the dead writer's segment was not recovered")
+	}
+	must(t, nsB.Truncate(ctx, "dead", h.acked[20]), "truncate")
+	first, err := nsB.FirstDLSN(ctx, "dead")
+	if err != nil || first != h.acked[20] {
+		t.Fatalf("first record %v %v", first, err)
+	}
+	r, err := nsB.OpenReader(ctx, "dead", AtStart(), ReaderOptions{})
+	must(t, err, "reader at start")
+	checkSequence(t, readN(t, ctx, r, 30))
+	r.Close()
+}
+
+// TestOrphanLedgerSweep: a ledger a crashed writer created but never
+// committed as a segment is deleted by the collector after the grace
+// period; ledgers of live segments are kept.
+func TestOrphanLedgerSweep(t *testing.T) {
+	c := startCluster(t, 3, "memory:")
+	n := openNS(t, c, func(cfg *Config) { cfg.OrphanLedgerGrace = time.Millisecond })
+	ctx := deadline(t, time.Minute)
+	createLog(t, n, "orphans")
+	w, err := n.OpenWriter(ctx, "orphans", WriterOptions{})
+	must(t, err, "open writer")
+	_, err = w.Write(ctx, dlog.Record{TxID: 1, Payload: []byte("kept")})
+	must(t, err, "write")
+	orphan, err := n.createLedger(ctx, "orphans", 99)
+	must(t, err, "create orphan ledger")
+	orphan.Abort()
+	other, err := n.ledgers.Create(ctx, ledgerOptions(n)) // not tagged: not ours
+	must(t, err, "create untagged ledger")
+	other.Abort()
+	waitFor(t, ctx, "orphan swept", func() bool {
+		must(t, n.RunGC(ctx), "gc")
+		_, _, err := n.ledgers.Metadata(ctx, orphan.ID())
+		return err != nil
+	})
+	if _, _, err := n.ledgers.Metadata(ctx, other.ID()); err != nil {
+		t.Fatalf("untagged ledger deleted: %v", err)
+	}
+	segs, err := n.ListSegments(ctx, "orphans")
+	must(t, err, "segments")
+	if _, _, err := n.ledgers.Metadata(ctx, segs[0].LedgerID); err != nil {
+		t.Fatalf("live segment's ledger deleted: %v", err)
+	}
+	must(t, w.Close(ctx), "close")
+}

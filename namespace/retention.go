@@ -18,8 +18,10 @@ const maxTruncateAttempts = 16
 // Truncate moves the log's truncation point forward to d (see
 // Writer.Truncate). When a writer of this namespace owns the log it goes
 // through that writer; when nobody owns it, the namespace takes the lock
-// for the duration of the truncation; when another process owns it, it
-// fails with *dlog.OwnedError naming the owner (definite: ask the owner).
+// for the duration of the truncation (recovering first any segment a dead
+// writer left in progress, so that d is checked against the real end);
+// when another process owns it, it fails with *dlog.OwnedError naming the
+// owner (definite: ask the owner).
 // A d at or before the current point is a no-op. Errors: dlog.ErrInvalidName,
 // dlog.ErrLogNotFound, dlog.ErrInvalidArgument (invalid d, or after the end
 // of the log as far as metadata knows it), *dlog.OwnedError, metadata
@@ -53,6 +55,18 @@ func (n *Namespace) Truncate(ctx context.Context, log string, d dlog.DLSN) error
 		_ = own.Release(rctx)
 		cancel()
 	}()
+	// Segments a dead writer left in progress have no known end: recover
+	// them first (as the next writer would), so that d is checked against
+	// the real end of the log and never lands past it.
+	st, err := n.store.GetLogState(ctx, n.name, log)
+	if err != nil {
+		return n.logErr(log, err)
+	}
+	for _, s := range segment.InProgress(st) {
+		if st, _, err = n.recoverSegment(ctx, log, st, s, own); err != nil {
+			return err
+		}
+	}
 	return n.truncate(ctx, log, d, dlog.DLSN{}, own)
 }
 
@@ -133,9 +147,76 @@ func (n *Namespace) RunGC(ctx context.Context) error {
 			}
 		}
 		if next == "" {
-			return first
+			break
 		}
 		token = next
+	}
+	if n.cfg.OrphanLedgerGrace > 0 {
+		if err := n.sweepOrphans(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// sweepOrphans deletes the ledgers this namespace's writers created (they
+// carry their namespace and log in their custom metadata) that no segment
+// references and that are older than OrphanLedgerGrace: left by a crash
+// between a ledger's creation and its segment's commit, or between a
+// segment's deletion and its ledger's. The grace period covers a writer
+// between the two steps of a segment creation.
+func (n *Namespace) sweepOrphans(ctx context.Context) error {
+	states := make(map[string]*metadata.LogState) // nil: the log is gone
+	referenced := func(log string, id int64) (bool, error) {
+		st, ok := states[log]
+		if !ok {
+			s, err := n.store.GetLogState(ctx, n.name, log)
+			switch {
+			case errors.Is(err, metadata.ErrNotFound):
+			case err != nil:
+				return true, err
+			default:
+				st = &s
+			}
+			states[log] = st
+		}
+		if st == nil {
+			return false, nil
+		}
+		for _, s := range st.Segments {
+			if s.LedgerID == id {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	cutoff := time.Now().Add(-n.cfg.OrphanLedgerGrace)
+	after := int64(0)
+	for {
+		ids, err := n.store.ListLedgers(ctx, after, 1000)
+		if err != nil {
+			return fmt.Errorf("sweep orphan ledgers: %w", err)
+		}
+		for _, id := range ids {
+			md, _, err := n.store.GetLedger(ctx, id)
+			if err != nil {
+				continue // deleted meanwhile, or unreadable: not ours to judge
+			}
+			log := md.Custom["dlog.log"]
+			if md.Custom["dlog.namespace"] != n.name || log == "" || !md.Created.Before(cutoff) {
+				continue
+			}
+			used, err := referenced(log, id)
+			if err != nil || used {
+				continue
+			}
+			n.log.Info("deleting orphan ledger", "log", log, "ledger-id", id, "created", md.Created)
+			n.deleteLedgers(ctx, log, []int64{id})
+		}
+		if len(ids) < 1000 {
+			return nil
+		}
+		after = ids[len(ids)-1]
 	}
 }
 
