@@ -142,19 +142,15 @@ func admitRate(now time.Time, n, b int64, lims ...rateLimit) bool {
 // the request as a whole: nothing was written.
 func (s *Server) write(ctx context.Context, req *writeRequest) ([]writeResult, error) {
 	n := int64(len(req.recs))
-	now := time.Now()
-	if !admitRate(now, n, req.bytes, s.proxyLimits()...) {
-		s.metrics.rejected.WithLabelValues("rate-limit").Inc()
-		return nil, fmt.Errorf("%w: proxy %s write rate limit", dlog.ErrOverCapacity, s.id)
-	}
 	for attempt := 0; ; attempt++ {
 		st, err := s.stream(ctx, req.key)
 		if err != nil {
 			return nil, err
 		}
-		if attempt == 0 && !admitRate(time.Now(), n, req.bytes, st.limits()...) {
+		// The proxy's limits and the log's, all or nothing.
+		if attempt == 0 && !admitRate(time.Now(), n, req.bytes, append(s.proxyLimits(), st.limits()...)...) {
 			s.metrics.rejected.WithLabelValues("rate-limit").Inc()
-			return nil, fmt.Errorf("%w: log %s write rate limit", dlog.ErrOverCapacity, req.key)
+			return nil, fmt.Errorf("%w: write rate limit of proxy %s or log %s", dlog.ErrOverCapacity, s.id, req.key)
 		}
 		res, retry, err := st.write(ctx, req)
 		if !retry {
