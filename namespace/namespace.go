@@ -47,6 +47,7 @@ type Namespace struct {
 	mu struct {
 		sync.Mutex
 		writers map[string]*Writer // open writers by log
+		opening map[string]*Writer // writers being opened
 		readers map[*Reader]struct{}
 		closed  bool
 	}
@@ -85,6 +86,7 @@ func Open(ctx context.Context, cfg Config) (*Namespace, error) {
 		n.cfg.OwnerID = "writer-" + hex.EncodeToString(b[:])
 	}
 	n.mu.writers = make(map[string]*Writer)
+	n.mu.opening = make(map[string]*Writer)
 	n.mu.readers = make(map[*Reader]struct{})
 	n.metrics = newMetrics(cfg.Registerer)
 
@@ -407,8 +409,10 @@ func (n *Namespace) SetRetention(ctx context.Context, log string, retention time
 	}
 }
 
-// registerWriter records an open writer; it fails if the log already has
-// one in this namespace (the store would hand both the same lock).
+// registerWriter reserves the log for a writer being opened; it fails if
+// the log already has one (open or opening) in this namespace: the store
+// would hand both the same lock. Operations that go through a local writer
+// see it only once promoteWriter made it open.
 func (n *Namespace) registerWriter(log string, w *Writer) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -417,6 +421,23 @@ func (n *Namespace) registerWriter(log string, w *Writer) error {
 	}
 	if other, ok := n.mu.writers[log]; ok {
 		return &dlog.OwnedError{Log: log, OwnerID: other.ownerID, Owner: other.ownerAddress}
+	}
+	if other, ok := n.mu.opening[log]; ok {
+		return &dlog.OwnedError{Log: log, OwnerID: other.ownerID, Owner: other.ownerAddress}
+	}
+	n.mu.opening[log] = w
+	return nil
+}
+
+// promoteWriter makes a reserved writer the log's open writer.
+func (n *Namespace) promoteWriter(log string, w *Writer) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.opening[log] == w {
+		delete(n.mu.opening, log)
+	}
+	if n.mu.closed {
+		return fmt.Errorf("namespace %s: %w", n.name, dlog.ErrClosed)
 	}
 	n.mu.writers[log] = w
 	return nil
@@ -427,6 +448,9 @@ func (n *Namespace) unregisterWriter(log string, w *Writer) {
 	defer n.mu.Unlock()
 	if n.mu.writers[log] == w {
 		delete(n.mu.writers, log)
+	}
+	if n.mu.opening[log] == w {
+		delete(n.mu.opening, log)
 	}
 }
 

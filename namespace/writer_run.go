@@ -116,6 +116,15 @@ func (n *Namespace) OpenWriter(ctx context.Context, log string, opts WriterOptio
 		w.mu.st = st2
 		w.installLocked(seg)
 	}
+	if err := n.promoteWriter(log, w); err != nil {
+		w.mu.Lock()
+		seg := w.mu.seg
+		w.mu.Unlock()
+		if seg != nil {
+			seg.lw.Abort() // the next writer recovers the segment
+		}
+		return fail(err)
+	}
 	w.wg.Go(w.run)
 	w.lg.Info("writer open", "owner", opts.OwnerID, "max-txid", st.MaxTxID, "segments", len(st.Segments))
 	return w, nil
@@ -546,7 +555,7 @@ func (w *Writer) terminate(err error, release bool) {
 	if seg != nil {
 		seg.lw.Abort()
 	}
-	if release {
+	if release && w.own != nil {
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = w.own.Release(rctx)
 		cancel()
