@@ -200,6 +200,8 @@ func (st *stream) acquire() {
 			err = fmt.Errorf("%w: log %s is still locked by %s (an earlier instance of this proxy)", status.ErrStreamUnavailable, st.label, owned.OwnerID)
 		case errors.As(err, &owned):
 			s.metrics.ownership.WithLabelValues("redirected").Inc()
+		case dlog.IsDefinite(err):
+			s.log.Debug("taking log over refused", "log", st.label, "err", err)
 		default:
 			s.metrics.ownership.WithLabelValues("acquire-failed").Inc()
 			s.log.Warn("taking log over failed", "log", st.label, "err", err)
