@@ -115,8 +115,10 @@ func (e *WireError) Is(target error) bool {
 			return target == context.DeadlineExceeded
 		case history.ClassCanceled:
 			return target == context.Canceled
+		case history.ClassIndeterminate:
+			return target == dlog.ErrIndeterminate
 		}
-		return target == dlog.ErrIndeterminate
+		return false // "unknown": indeterminate all the same
 	}
 	if s, ok := definiteSentinels[e.Class]; ok {
 		return target == s

@@ -80,7 +80,7 @@ func (r *Run) Acquire(ctx context.Context, a *Agent, log string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := r.http.Do(req)
 	if err != nil {
 		return err
 	}

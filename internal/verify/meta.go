@@ -16,11 +16,11 @@ func namespaceLogOptions() namespace.LogOptions { return namespace.LogOptions{} 
 
 // metaWatch checks the metadata invariants of G7 on every change of every
 // log, as the harness's etcd watch sees them (not only the final state):
-// segment sequence numbers strictly increase, at most one segment is in
-// progress (checked per revision, since a roll completes one segment and
-// creates the next in one transaction), a completed segment never changes
-// its end or returns to in-progress, and the truncation point, the max
-// lssn and the max txid never move back.
+// segment sequence numbers strictly increase; in-progress segments belong
+// to one writer epoch at a time, at most two of them (a roll), checked
+// per revision; a completed segment never changes its end or returns to
+// in-progress; the truncation point, the max lssn and the max txid never
+// move back.
 type metaWatch struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -168,15 +168,25 @@ func (m *metaWatch) applySegment(log string, v *logView, s metadata.Segment, rev
 	v.segs[s.LSSN] = s
 }
 
-// checkRevision checks the state reached at the end of revision rev.
+// checkRevision checks the state reached at the end of revision rev. A
+// writer rolls by creating the next segment before completing the
+// current one (namespace.Writer.rollSegment), so two in-progress segments
+// of one writer epoch are legal for a while; segments of two epochs in
+// progress at once, or more than two, are not (G7: at most one writer
+// epoch active).
 func (m *metaWatch) checkRevision(log string, v *logView, rev int64) {
 	n := 0
+	writers := map[string]bool{}
 	for _, s := range v.segs {
 		if s.State == metadata.SegmentInProgress {
 			n++
+			writers[s.WriterID] = true
 		}
 	}
-	if n > 1 {
+	switch {
+	case len(writers) > 1:
+		m.violate(log, "rev %d: segments of %d writer epochs in progress at once", rev, len(writers))
+	case n > 2:
 		m.violate(log, "rev %d: %d segments in progress at once", rev, n)
 	}
 }

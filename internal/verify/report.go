@@ -48,6 +48,7 @@ type Summary struct {
 	Heals         int            `json:"heals"`
 	RecoveryMax   time.Duration  `json:"recovery_max_ns"`
 	RecoveryMean  time.Duration  `json:"recovery_mean_ns"`
+	MaxGap        time.Duration  `json:"max_gap_ns"`
 	Unrecovered   int            `json:"unrecovered_heals"`
 	Seeds         []uint64       `json:"seeds"`
 	Kept          []string       `json:"kept,omitempty"`
@@ -79,6 +80,7 @@ func Summarize(runs []*RunResult) Summary {
 		s.Heals += r.Heals
 		s.Unrecovered += r.Unrecovered
 		s.RecoveryMax = max(s.RecoveryMax, r.RecoveryMax)
+		s.MaxGap = max(s.MaxGap, r.MaxGap)
 		meanSum += r.RecoveryMean * time.Duration(r.Heals)
 		for _, n := range r.Notes {
 			if len(s.Notes) < 20 {
@@ -128,8 +130,9 @@ func RunLine(r *RunResult) string {
 	if !r.Liveness {
 		bad = append(bad, "liveness")
 	}
-	s := fmt.Sprintf("%s: %d acknowledged, %d indeterminate, %d faults, recovery max %v (seed %d)",
-		verdict, r.Acknowledged(), r.Indeterminate(), r.Faults, r.RecoveryMax.Round(time.Millisecond), r.Seed)
+	s := fmt.Sprintf("%s: %d acknowledged, %d indeterminate, %d faults, recovery max %v, longest ack gap %v (seed %d)",
+		verdict, r.Acknowledged(), r.Indeterminate(), r.Faults, r.RecoveryMax.Round(time.Millisecond),
+		r.MaxGap.Round(time.Millisecond), r.Seed)
 	if len(bad) > 0 {
 		s += " violations: " + strings.Join(bad, " ")
 	}
@@ -159,7 +162,7 @@ func WriteSummary(w io.Writer, results [][]*RunResult, asJSON bool) error {
 	for _, p := range summaryProps {
 		hdr = append(hdr, p.col)
 	}
-	hdr = append(hdr, "META", "LIVE", "HEALS", "RECOVERY-MAX", "RECOVERY-MEAN", "")
+	hdr = append(hdr, "META", "LIVE", "HEALS", "RECOVERY-MAX", "RECOVERY-MEAN", "MAX-GAP", "")
 	fmt.Fprintln(tw, strings.Join(hdr, "\t"))
 	for _, rs := range results {
 		if len(rs) == 0 {
@@ -175,7 +178,8 @@ func WriteSummary(w io.Writer, results [][]*RunResult, asJSON bool) error {
 			live = fmt.Sprintf("%d!", s.NoLiveness)
 		}
 		row = append(row, fmt.Sprint(s.Metadata), live, fmt.Sprint(s.Heals),
-			s.RecoveryMax.Round(time.Millisecond).String(), s.RecoveryMean.Round(time.Millisecond).String(), "")
+			s.RecoveryMax.Round(time.Millisecond).String(), s.RecoveryMean.Round(time.Millisecond).String(),
+			s.MaxGap.Round(time.Millisecond).String(), "")
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	if err := tw.Flush(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -63,6 +64,11 @@ type RunResult struct {
 	RecoveryMax  time.Duration `json:"recovery_max_ns"`
 	RecoveryMean time.Duration `json:"recovery_mean_ns"`
 	Unrecovered  int           `json:"unrecovered"`
+	// MaxGap is the longest time any log went without an acknowledged
+	// append between its first and its last one (how long a fault made
+	// a log unwritable), and GapLog that log.
+	MaxGap time.Duration `json:"max_gap_ns"`
+	GapLog string        `json:"gap_log,omitempty"`
 	// Liveness is false when, after the final heal, some log got no
 	// acknowledged append within the liveness window (G8).
 	Liveness bool `json:"liveness"`
@@ -94,13 +100,14 @@ func (r *RunResult) Indeterminate() int {
 
 // Run is a scenario in progress: what a nemesis works with.
 type Run struct {
-	C   *Cluster
-	W   *Workload
-	Rec *history.Recorder
-	Rng *rand.Rand
-	Log *slog.Logger
-	cfg RunConfig
-	mu  struct {
+	C    *Cluster
+	W    *Workload
+	Rec  *history.Recorder
+	Rng  *rand.Rand
+	Log  *slog.Logger
+	cfg  RunConfig
+	http *http.Client // nemesis calls to agents
+	mu   struct {
 		sync.Mutex
 		open   map[string]bool // faults started and not healed
 		faults int
@@ -327,7 +334,9 @@ func execute(ctx context.Context, cfg RunConfig, logger *slog.Logger, res *RunRe
 	target := newEmbeddedTarget(c, wcfg.OpTimeout)
 	defer target.close()
 	w := NewWorkload(wcfg, target, rec, cfg.Seed)
-	r := &Run{C: c, W: w, Rec: rec, Rng: rand.New(rand.NewPCG(cfg.Seed, 1)), Log: logger, cfg: cfg}
+	r := &Run{C: c, W: w, Rec: rec, Rng: rand.New(rand.NewPCG(cfg.Seed, 1)), Log: logger, cfg: cfg,
+		http: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{}}}
+	defer r.http.CloseIdleConnections()
 	r.mu.open = make(map[string]bool)
 	mw := startMetaWatch(ctx, c.Store, w.Logs())
 
@@ -445,6 +454,13 @@ func recovery(histPath string, res *RunResult) {
 	for _, e := range h.Events {
 		if e.Kind == history.Append && e.Type == history.OK {
 			okTimes[e.Log] = append(okTimes[e.Log], e.Time)
+		}
+	}
+	for l, ts := range okTimes {
+		for i := 1; i < len(ts); i++ {
+			if g := time.Duration(ts[i] - ts[i-1]); g > res.MaxGap {
+				res.MaxGap, res.GapLog = g, l
+			}
 		}
 	}
 	var sum time.Duration
