@@ -441,6 +441,30 @@ func (c *Cluster) EtcdLeader(ctx context.Context) int {
 	return -1
 }
 
+// StealLock deletes log's writer lock key in etcd, as an operator
+// forcing a release would: the owner loses the log without being told
+// (it learns it from a watch it may not receive, or from fencing). The
+// key is /dlog/<cluster>/logdata/<namespace>/<log>/lock (docs of package
+// metadata).
+func (c *Cluster) StealLock(ctx context.Context, log string) error {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.etcdCli, DialTimeout: 2 * time.Second, Logger: zapNop()})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	key := "/dlog/" + clusterName + "/logdata/" + namespaceName + "/" + log + "/lock"
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := cli.Delete(sctx, key)
+	if err != nil {
+		return err
+	}
+	if resp.Deleted != 1 {
+		return fmt.Errorf("steal lock of %s: no lock key %s", log, key)
+	}
+	return nil
+}
+
 // OwnerAgent returns the agent that owns log (from the lock key), or nil.
 func (c *Cluster) OwnerAgent(ctx context.Context, log string) *Agent {
 	o, ok, err := c.Store.GetOwner(ctx, namespaceName, log)

@@ -161,6 +161,9 @@ func (r *Run) Wait(ctx context.Context, d time.Duration) bool { return pause(ctx
 // stopped processes restarted (a wiped bookie that refuses its old
 // identity is replaced), and every open fault recorded as healed.
 func (r *Run) HealAll(ctx context.Context) error {
+	for i := range r.W.Logs() {
+		r.W.Release(i)
+	}
 	r.removeDetours()
 	r.C.Net.HealAll()
 	var errs []error

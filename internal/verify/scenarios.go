@@ -413,21 +413,19 @@ var _ = register(&Scenario{
 
 var _ = register(&Scenario{
 	Name: "fence-drop",
-	Summary: "BookKeeper #2614: the hot log's owner A is paused with adds in flight (slowed to two bookies) while B " +
-		"takes over; B's fence request to one bookie is lost and its recovery reads from another are lost; " +
-		"A resumes and its late adds reach the unfenced bookie",
-	Guarantees: "G5 (recovery reads must fence), G1",
+	Summary: "BookKeeper #2614: the hot log's owner A is cut from etcd and its lock is deleted (a forced release) " +
+		"while its last adds are slow to reach two bookies; B takes over at once, but its fence request to one " +
+		"bookie and its recovery reads from another are lost; A's late adds then reach the bookie whose fence was lost",
+	Guarantees: "G5 (recovery reads must fence; leases are only hints), G1",
 	Bug:        "recovery-reads-do-not-fence",
 	Cluster:    func(c *ClusterConfig) { c.AgentAddTimeout = 30 * time.Second },
 	Workload: func(w *WorkloadConfig) {
 		w.Logs = 2
 		w.ConcentrateLog0 = 8
-		// A's acknowledgements arrive after its pause: its clients wait.
-		w.OpTimeout = 20 * time.Second
+		w.OpTimeout = 10 * time.Second
 	},
 	Nemesis: func(ctx context.Context, r *Run) error {
-		const delayZ, delayY = 5 * time.Second, 8 * time.Second
-		ttl := r.C.cfg.SessionTTL
+		const delayZ, delayY = 700 * time.Millisecond, 1500 * time.Millisecond
 		for r.Wait(ctx, r.Jitter(2*time.Second, 4*time.Second)) {
 			log := logName(0)
 			a := r.Owner(ctx, log)
@@ -439,9 +437,10 @@ var _ = register(&Scenario{
 			b := bs[r.Rng.IntN(len(bs))]
 			r.Rng.Shuffle(len(ens), func(i, j int) { ens[i], ens[j] = ens[j], ens[i] })
 			x, y, z := ens[0], ens[1], ens[2]
-			name := fmt.Sprintf("fence-drop owner %s, new owner %s: %s loses fences, %s loses recovery reads",
-				a.Name, b.Name, z.Proc.Name(), x.Proc.Name())
+			name := fmt.Sprintf("fence-drop: %s loses %s to %s; %s loses the fence, %s the recovery reads",
+				a.Name, log, b.Name, z.Proc.Name(), x.Proc.Name())
 			r.Start(name)
+			// A's adds reach X at once, Z after delayZ, Y after delayY.
 			r.C.Net.SetLink(a.Name, y.Front.Name(), nemesis.Fault{Delay: delayY})
 			r.C.Net.SetLink(a.Name, z.Front.Name(), nemesis.Fault{Delay: delayZ})
 			err := r.Detour(z, b.Name, func(req *bookiepb.Request) cluster.Verdict {
@@ -461,25 +460,25 @@ var _ = register(&Scenario{
 			if err != nil {
 				return err
 			}
-			// Let adds pile up in the slow links, then freeze A.
-			r.Wait(ctx, 1500*time.Millisecond)
-			if err := a.Proc.Pause(); err != nil {
-				return err
-			}
-			paused := time.Now()
+			r.Wait(ctx, 1500*time.Millisecond) // adds in flight on the slow links
+			// No new appends: A's only traffic is the adds in flight, so
+			// nothing but Y's late refusal can tell A it was fenced.
+			r.W.Hold(0)
 			hctx, cancel := healCtx(ctx)
-			if !r.AcquireUntil(hctx, b, log, 4*ttl+5*time.Second) {
-				r.Note("%s did not take %s over while %s was paused", b.Name, log, a.Name)
+			r.Cut(a.Name, r.EtcdNames()...)
+			if err := r.C.StealLock(hctx, log); err != nil {
+				r.Note("steal the lock of %s: %v", log, err)
 			}
-			// Resume A once Z has answered its late adds but before Y's
-			// answers (fenced) come back.
-			pause(hctx, time.Until(paused.Add(delayZ+time.Second)))
-			_ = a.Proc.Resume()
-			pause(hctx, 3*time.Second)
+			if !r.AcquireUntil(hctx, b, log, 10*time.Second) {
+				r.Note("%s did not take %s over from %s", b.Name, log, a.Name)
+			}
+			pause(hctx, delayY+time.Second) // A's late adds land; their answers reach A
+			r.W.Release(0)
 			cancel()
 			r.removeDetours()
-			r.C.Net.SetLink(a.Name, y.Front.Name(), nemesis.Fault{})
-			r.C.Net.SetLink(a.Name, z.Front.Name(), nemesis.Fault{})
+			for _, s := range append(r.EtcdNames(), y.Front.Name(), z.Front.Name()) {
+				r.C.Net.SetLink(a.Name, s, nemesis.Fault{})
+			}
 			r.Stop(name)
 		}
 		return nil

@@ -86,6 +86,9 @@ type Workload struct {
 	reads  atomic.Int64
 	// lastOK is the time (UnixNano) of the last acknowledged append per log.
 	lastOK []atomic.Int64
+	// gates hold new appends to a log while a nemesis stages a fault
+	// (nil: open).
+	gates []atomic.Pointer[chan struct{}]
 
 	stopWriters context.CancelFunc
 	wgWriters   sync.WaitGroup
@@ -159,6 +162,7 @@ func NewWorkload(cfg WorkloadConfig, target Target, rec *history.Recorder, seed 
 	w.txids = make([]atomic.Int64, cfg.Logs)
 	w.acked = make([]ackRing, cfg.Logs)
 	w.lastOK = make([]atomic.Int64, cfg.Logs)
+	w.gates = make([]atomic.Pointer[chan struct{}], cfg.Logs)
 	return w
 }
 
@@ -210,6 +214,19 @@ func (w *Workload) StopReaders() {
 	w.wgReaders.Wait()
 }
 
+// Hold stops new appends to log i (those in flight go on) until Release.
+func (w *Workload) Hold(i int) {
+	ch := make(chan struct{})
+	w.gates[i].CompareAndSwap(nil, &ch)
+}
+
+// Release lets appends to log i go on.
+func (w *Workload) Release(i int) {
+	if g := w.gates[i].Swap(nil); g != nil {
+		close(*g)
+	}
+}
+
 // Counts returns acknowledged, failed and indeterminate appends so far.
 func (w *Workload) Counts() (ok, fail, info, reads int64) {
 	return w.writes.ok.Load(), w.writes.fail.Load(), w.writes.info.Load(), w.reads.Load()
@@ -252,6 +269,13 @@ func (w *Workload) writer(ctx context.Context, proc string, li int) {
 	hl := histLog(log)
 	rng := w.rng(hashString(proc))
 	for seq := 1; ctx.Err() == nil; seq++ {
+		if g := w.gates[li].Load(); g != nil {
+			select {
+			case <-*g:
+			case <-ctx.Done():
+				return
+			}
+		}
 		value := fmt.Sprintf("%s-%d", proc, seq)
 		txid := w.txids[li].Add(1)
 		op := w.rec.InvokeAppend(proc, hl, value, txid)
