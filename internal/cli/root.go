@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -54,7 +55,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 	fmt.Fprintf(stderr, "dlog: %v\n", err)
 	var u usageError
-	if errors.As(err, &u) {
+	if errors.As(err, &u) || isCobraUsage(err) {
 		return ExitUsage
 	}
 	return ExitError
@@ -62,8 +63,23 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 func newRoot(e *env) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "dlog",
-		Short:         "dlog: a replicated, durable log service",
+		Use:   "dlog",
+		Short: "dlog: a replicated, durable log service",
+		Long: `dlog is a replicated, durable log service: named logs of records, each
+record acknowledged only once an ack quorum of bookies has fsynced it.
+
+Start everything on one machine with ` + "`dlog sandbox`" + `, then use the client
+commands (log, write, read, segments, ...) against it. Client commands
+find the service with --server or DLOG_SERVER (default 127.0.0.1:7000);
+admin commands talk to the metadata service with --metadata or
+DLOG_METADATA.
+
+Every flag can also come from a YAML file (--config) or a DLOG_<FLAG>
+environment variable; ` + "`dlog config print CMD`" + ` shows where each value
+comes from. -o json prints one JSON object per line.
+
+Exit status: 0 success, 1 the operation failed, 2 bad flags, arguments or
+input.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -89,6 +105,19 @@ func newRoot(e *env) *cobra.Command {
 		root.AddCommand(add(e))
 	}
 	return root
+}
+
+// isCobraUsage recognises the usage errors cobra makes itself (an unknown
+// command, a missing required flag), which do not go through the flag
+// error function.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command ", "required flag(s) ", "invalid argument ", "accepts ", "unknown shorthand flag", "unknown flag"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // commands lists constructors registered by the files of this package.
