@@ -51,8 +51,9 @@ func AtSubscription(name string) Position { return Position{kind: posSubscriptio
 // ReadOptions tune a reader.
 type ReadOptions struct {
 	// Follow keeps the reader at the tail waiting for new records;
-	// otherwise it ends (io.EOF) at the last record that existed when it
-	// started.
+	// otherwise it ends (io.EOF) at the last record readable when it
+	// started (the last acknowledged entry becomes readable with the next
+	// write or a few ms later; Client.Heartbeat waits for it).
 	Follow bool
 	// Limit stops the reader (io.EOF) after this many records; 0: none.
 	Limit int64

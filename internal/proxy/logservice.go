@@ -277,8 +277,9 @@ func (s logService) CommitSubscription(ctx context.Context, req *connect.Request
 	return connect.NewResponse(&dlogpb.CommitSubscriptionResponse{}), nil
 }
 
-// Heartbeat implements the RPC: it takes the log over if needed and makes
-// everything written visible to readers.
+// Heartbeat implements the RPC: it takes the log over if needed, makes
+// everything written durable, and returns once a reader can see all of it
+// (the last entry of a log becomes readable only when the LAC passes it).
 func (s logService) Heartbeat(ctx context.Context, req *connect.Request[dlogpb.HeartbeatRequest]) (*connect.Response[dlogpb.HeartbeatResponse], error) {
 	k, err := s.logKey(req.Msg.GetLog())
 	if err != nil {
@@ -293,6 +294,19 @@ func (s logService) Heartbeat(ctx context.Context, req *connect.Request[dlogpb.H
 			st.fail(err)
 		}
 		return nil, err
+	}
+	if last := st.w.LastDLSN(); last.IsValid() {
+		// A reader at the last record returns it once the LAC covers it
+		// (it long-polls the bookies meanwhile).
+		r, err := st.nsp.OpenReader(ctx, k.log, namespace.AtDLSN(last), namespace.ReaderOptions{SkipTruncated: true})
+		if err != nil {
+			return nil, err
+		}
+		_, err = r.NextBatch(ctx, 1)
+		r.Close()
+		if err != nil && !errors.Is(err, dlog.ErrEndOfStream) {
+			return nil, err
+		}
 	}
 	return connect.NewResponse(&dlogpb.HeartbeatResponse{Owner: s.advertise}), nil
 }

@@ -23,11 +23,15 @@ import (
 
 func payloadOf(i int) []byte { return []byte(fmt.Sprintf("record-%06d", i)) }
 
-// readAll reads log from the start to its current end through c.
+// readAll reads log from the start to its current end through c, after
+// a heartbeat made everything written visible to readers.
 func readAll(t testing.TB, c *client.Client, log string) []dlog.ReadRecord {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
+	if _, err := c.Heartbeat(ctx, log); err != nil {
+		t.Fatalf("heartbeat %s: %v", log, err)
+	}
 	r, err := c.OpenReader(ctx, log, client.AtStart(), client.ReadOptions{})
 	if err != nil {
 		t.Fatalf("open reader: %v", err)
@@ -243,6 +247,9 @@ func TestHTTPJSONAndGRPC(t *testing.T) {
 	}
 	if detail == nil || detail.GetCode() != dlogpb.Code_CODE_NOT_FOUND || detail.GetReason() != "log-not-found" || !detail.GetDefinite() {
 		t.Fatalf("grpc error %v, detail %v", err, detail)
+	}
+	if _, err := gc.Heartbeat(t.Context(), &dlogpb.HeartbeatRequest{Log: &dlogpb.LogRef{Log: "web"}}); err != nil {
+		t.Fatal(err)
 	}
 	rs, err := gc.Read(t.Context(), &dlogpb.ReadRequest{Log: &dlogpb.LogRef{Log: "web"}, From: &dlogpb.ReadRequest_Start{Start: true}})
 	if err != nil {
