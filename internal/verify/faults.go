@@ -174,3 +174,19 @@ func (r *Run) removeDetours() {
 
 // errNoOwner: a nemesis step needed an owner and found none.
 var errNoOwner = errors.New("verify: log has no owner")
+
+// openLedger returns the ledger id of log's in-progress segment, or -1.
+func (r *Run) openLedger(ctx context.Context, log string) int64 {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	st, err := r.C.Store.GetLogState(cctx, namespaceName, log)
+	if err != nil {
+		return -1
+	}
+	for i := len(st.Segments) - 1; i >= 0; i-- {
+		if st.Segments[i].State == metadata.SegmentInProgress {
+			return st.Segments[i].LedgerID
+		}
+	}
+	return -1
+}

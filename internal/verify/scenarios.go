@@ -705,3 +705,72 @@ var _ = register(&Scenario{
 		return nil
 	},
 })
+
+var _ = register(&Scenario{
+	Name: "corrupt-bookie",
+	Summary: "BookKeeper #2908: the hot log's owner and one bookie die with acknowledged entries past the LAC; a " +
+		"second bookie's copies of them are bit-flipped on disk; recovery runs while the first bookie is down",
+	Guarantees: "G1 (a checksum error is not \"no such entry\"), G4 (corrupt data is never delivered)",
+	Bug:        "io-error-as-no-entry",
+	Cluster: func(c *ClusterConfig) {
+		c.AgentAddTimeout = 30 * time.Second
+		c.BookieArgs = []string{"--flush-interval", "100ms"}
+	},
+	Workload: func(w *WorkloadConfig) { w.Logs = 2; w.ConcentrateLog0 = 6 },
+	Nemesis: func(ctx context.Context, r *Run) error {
+		ttl := r.C.cfg.SessionTTL
+		for r.Wait(ctx, r.Jitter(2*time.Second, 4*time.Second)) {
+			log := logName(0)
+			a := r.Owner(ctx, log)
+			ens := r.Ensemble(ctx, log)
+			ledgerID := r.openLedger(ctx, log)
+			if a == nil || len(ens) != 3 || ledgerID < 0 {
+				continue
+			}
+			r.Rng.Shuffle(len(ens), func(i, j int) { ens[i], ens[j] = ens[j], ens[i] })
+			x, y, z := ens[0], ens[1], ens[2]
+			name := fmt.Sprintf("corrupt %s's tail of ledger %d; %s and %s down, %s behind", x.Proc.Name(), ledgerID, a.Name, y.Proc.Name(), z.Proc.Name())
+			r.Start(name)
+			// Z lags, so the newest entries are acknowledged by X and Y only.
+			r.C.Net.SetLink(a.Name, z.Front.Name(), nemesis.Fault{Delay: 3 * time.Second})
+			r.Wait(ctx, 1500*time.Millisecond)
+			hctx, cancel := healCtx(ctx)
+			var wg sync.WaitGroup
+			wg.Go(func() { _ = a.Proc.Kill() })
+			wg.Go(func() { _ = y.Proc.Kill() })
+			wg.Wait()
+			pause(hctx, 600*time.Millisecond) // X checkpoints the tail into its entry log
+			_ = x.Proc.Kill()
+			ids, err := corruptLastEntries(x.Dir, ledgerID, 64)
+			if err != nil {
+				cancel()
+				return err
+			}
+			if len(ids) > 0 {
+				r.Note("%s: corrupted entries %d..%d of ledger %d", x.Proc.Name(), ids[0], ids[len(ids)-1], ledgerID)
+			}
+			if err := r.RestartBookie(hctx, x); err != nil {
+				cancel()
+				return err
+			}
+			r.C.Net.SetLink(a.Name, z.Front.Name(), nemesis.Fault{})
+			others := r.Others(a)
+			b := others[r.Rng.IntN(len(others))]
+			took := make(chan bool, 1)
+			go func() { took <- r.AcquireUntil(hctx, b, log, 4*ttl+20*time.Second) }()
+			// Y stays down for a while: a correct recovery must wait for it.
+			pause(hctx, 4*time.Second)
+			errY := r.RestartBookie(hctx, y)
+			if !<-took {
+				r.Note("%s did not take %s over", b.Name, log)
+			}
+			errA := a.Proc.Restart(hctx)
+			cancel()
+			if err := errors.Join(errY, errA); err != nil {
+				return err
+			}
+			r.Stop(name)
+		}
+		return nil
+	},
+})
