@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/dlog-io/dlog/internal/pb/bookiepb"
@@ -27,6 +28,12 @@ type Config struct {
 	// MaxMessageBytes bounds one gRPC message either way. Default 16 MiB
 	// (entries are at most a few MiB).
 	MaxMessageBytes int
+	// MaxReconnectDelay caps the wait between attempts to reconnect to a
+	// bookie that went away. gRPC's own default grows to 120 s, which would
+	// keep a restarted bookie unused for minutes; a short cap trades a few
+	// connection attempts per second to a dead bookie for recovering within
+	// about this delay once it is back. 0 means the default, 1 s.
+	MaxReconnectDelay time.Duration
 	// Logger receives connection events; nil discards.
 	Logger *slog.Logger
 }
@@ -34,6 +41,13 @@ type Config struct {
 // DefaultConfig returns the defaults described on Config.
 func DefaultConfig() Config {
 	return Config{DefaultTimeout: 10 * time.Second, MaxPendingPerBookie: 16384, MaxMessageBytes: 16 << 20}
+}
+
+func (c *Client) reconnectDelay() time.Duration {
+	if c.cfg.MaxReconnectDelay > 0 {
+		return c.cfg.MaxReconnectDelay
+	}
+	return time.Second
 }
 
 // Validate checks the configuration.
@@ -111,6 +125,15 @@ func (c *Client) conn(addr string) (*conn, error) {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(c.cfg.MaxMessageBytes), grpc.MaxCallSendMsgSize(c.cfg.MaxMessageBytes)),
 		grpc.WithInitialWindowSize(4<<20),
 		grpc.WithInitialConnWindowSize(16<<20),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff: backoff.Config{
+				BaseDelay:  50 * time.Millisecond,
+				Multiplier: 1.6,
+				Jitter:     0.2,
+				MaxDelay:   c.reconnectDelay(),
+			},
+			MinConnectTimeout: 2 * time.Second,
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, addr, err)
