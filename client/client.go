@@ -143,6 +143,9 @@ func (c *core) stubsFor(addr string) *stubs {
 	opts := []connect.ClientOption{
 		connect.WithReadMaxBytes(c.cfg.MaxMessageBytes),
 		connect.WithSendMaxBytes(c.cfg.MaxMessageBytes),
+		// No gzip: proxies and clients usually share a fast network, and
+		// gzip's per-message cost dominates small messages.
+		connect.WithAcceptCompression("gzip", nil, nil),
 	}
 	switch c.cfg.Protocol {
 	case "grpc":

@@ -194,6 +194,10 @@ func (s *Server) newHTTPServer() *http.Server {
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(interceptor{s}),
 		connect.WithReadMaxBytes(s.cfg.MaxMessageBytes),
+		// Compressing small answers costs more CPU than it saves bytes
+		// (gzip's per-message setup dominated profiles): only large read
+		// batches are compressed, for clients that accept it.
+		connect.WithCompressMinBytes(64 << 10),
 		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
 			s.log.Error("handler panic", "procedure", spec.Procedure, "panic", fmt.Sprint(p))
 			return status.ToConnect(fmt.Errorf("%w: internal error in %s", dlog.ErrIndeterminate, spec.Procedure))
