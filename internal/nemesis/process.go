@@ -411,6 +411,29 @@ func (p *Process) Stop(grace time.Duration) error {
 	}
 }
 
+// Quit sends SIGQUIT (a Go process then writes every goroutine's stack
+// to its stderr, the log file, and exits) and waits up to grace, then
+// kills it. For diagnosing a stuck process before tearing it down.
+func (p *Process) Quit(grace time.Duration) error {
+	p.mu.Lock()
+	if !p.mu.running {
+		p.mu.Unlock()
+		return ErrNotRunning
+	}
+	pid, exited, paused := p.mu.pid, p.mu.exited, p.mu.paused
+	p.mu.Unlock()
+	if paused {
+		signalGroup(pid, syscall.SIGCONT)
+	}
+	signalGroup(pid, syscall.SIGQUIT)
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(grace):
+		return p.Kill()
+	}
+}
+
 // Pause stops the process with SIGSTOP: it keeps its sockets and state but
 // runs no code (a long GC pause, a frozen VM).
 func (p *Process) Pause() error {

@@ -400,11 +400,28 @@ func execute(ctx context.Context, cfg RunConfig, logger *slog.Logger, res *RunRe
 		return fmt.Errorf("check: %w", err)
 	}
 	res.Report = &rep
+	if res.Failed() {
+		dumpStacks(c)
+	}
 	r.mu.Lock()
 	res.Faults, res.Notes = r.mu.faults, append([]string(nil), r.mu.notes...)
 	r.mu.Unlock()
 	recovery(histPath, res)
 	return nil
+}
+
+// dumpStacks makes every running agent and bookie write its goroutine
+// stacks to its log (SIGQUIT) before the cluster is torn down, so a stuck
+// component can be diagnosed from a kept run.
+func dumpStacks(c *Cluster) {
+	var wg sync.WaitGroup
+	for _, a := range c.Agents {
+		wg.Go(func() { _ = a.Proc.Quit(10 * time.Second) })
+	}
+	for _, b := range c.Bookies {
+		wg.Go(func() { _ = b.Proc.Quit(10 * time.Second) })
+	}
+	wg.Wait()
 }
 
 func allLogsOKAfter(w *Workload, t time.Time) bool {
