@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 
@@ -170,4 +172,71 @@ func TestRateLimits(t *testing.T) {
 	if n := metricValue(t, p.Registry(), "dlog_proxy_rejected_total", map[string]string{"reason": "rate-limit"}); n != 2 {
 		t.Fatalf("%v rate-limit rejections", n)
 	}
+}
+
+// TestShutdownReleasesAndEndpoints: the operator endpoints answer, and a
+// proxy that shuts down gives its logs up at once (no lease to wait for):
+// another proxy takes them over with the next write.
+func TestShutdownReleasesAndEndpoints(t *testing.T) {
+	e := newEnv(t, 3, "memory:")
+	pa := e.proxy(func(c *Config) { c.HTTPAddr = "127.0.0.1:0"; c.SessionTTL = time.Minute })
+	pb := e.proxy()
+	ctx := t.Context()
+	for _, path := range []string{"/healthz", "/readyz"} {
+		code, body := httpGet(t, "http://"+pa.HTTPAddr()+path)
+		if code != 200 || body != "ok\n" {
+			t.Fatalf("%s: %d %q", path, code, body)
+		}
+	}
+	ca := newClient(t, []string{pa.AdvertiseAddr()}, func(c *client.Config) { c.DiscoveryInterval = -1 })
+	if err := ca.CreateLog(ctx, "handover", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.Write(ctx, "handover", dlog.Record{Payload: []byte("a")}); err != nil {
+		t.Fatal(err)
+	}
+	_, metrics := httpGet(t, "http://"+pa.HTTPAddr()+"/metrics")
+	for _, m := range []string{`dlog_proxy_write_records_total{log="default/handover"} 1`, "dlog_proxy_owned_logs 1", "dlog_log_records_written_total", "dlog_ledger_adds_total"} {
+		if !bytes.Contains([]byte(metrics), []byte(m)) {
+			t.Fatalf("/metrics lacks %q", m)
+		}
+	}
+	proxies, err := ca.Proxies(ctx)
+	if err != nil || len(proxies) != 2 {
+		t.Fatalf("proxies %+v %v", proxies, err)
+	}
+	for _, p := range proxies {
+		if p.Address == pa.AdvertiseAddr() && p.HTTPAddress != pa.HTTPAddr() {
+			t.Fatalf("registration %+v lacks the http address %s", p, pa.HTTPAddr())
+		}
+	}
+	if err := pa.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cb := newClient(t, []string{pb.AdvertiseAddr()}, func(c *client.Config) { c.DiscoveryInterval = -1 })
+	info, err := cb.LogInfo(ctx, "handover")
+	if err != nil || info.Owner != "" {
+		t.Fatalf("after shutdown the log is owned by %q (%v)", info.Owner, err)
+	}
+	if proxies, err := cb.Proxies(ctx); err != nil || len(proxies) != 1 {
+		t.Fatalf("after shutdown: proxies %+v %v", proxies, err)
+	}
+	if _, err := cb.Write(ctx, "handover", dlog.Record{Payload: []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	if recs := readAll(t, cb, "handover"); len(recs) != 2 {
+		t.Fatalf("%d records after the handover", len(recs))
+	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
