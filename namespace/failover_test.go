@@ -65,13 +65,22 @@ func TestFailoverWhileReadersTail(t *testing.T) {
 			wA, err := nsA.OpenWriter(ctx, log, WriterOptions{})
 			must(t, err, "open writer A")
 			var wg sync.WaitGroup
-			wg.Go(func() { writeUntil(ctx, wA, h, 0, 1<<30, 64, 100, nil) })
+			aDone := make(chan struct{})
+			wg.Go(func() {
+				defer close(aDone)
+				writeUntil(ctx, wA, h, 0, 1<<30, 64, 100, nil)
+			})
 			waitFor(t, ctx, "A's first acks", func() bool { return h.ackedCount() >= 1500 })
 
 			expireSession(t, nsA)
 			wB, err := nsB.OpenWriter(ctx, log, WriterOptions{Wait: true})
 			must(t, err, "open writer B")
-			wg.Wait() // A stops once it is fenced
+			select { // A stops once it is fenced
+			case <-aDone:
+			case <-ctx.Done():
+				t.Fatalf("writer A never stopped: err %v", wA.Err())
+			}
+			wg.Wait()
 			if err := wA.Err(); !errors.Is(err, dlog.ErrFenced) {
 				t.Fatalf("writer A ended with %v; want ErrFenced", err)
 			}

@@ -1,12 +1,15 @@
 package namespace
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,9 +105,28 @@ func openNS(t testing.TB, c *cluster.Cluster, tune ...func(*Config)) *Namespace 
 }
 
 // deadline is t.Context() bounded by d: every wait in a test has one.
+// Shortly before it ends, the goroutines are dumped to the test's output,
+// so a test that runs into its deadline shows where it was stuck.
 func deadline(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
+	var mu sync.Mutex
+	done := false
+	dump := time.AfterFunc(d-d/20, func() {
+		var b bytes.Buffer
+		_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			t.Logf("deadline near; goroutines:\n%s", b.String())
+		}
+	})
+	t.Cleanup(func() {
+		dump.Stop()
+		mu.Lock()
+		done = true
+		mu.Unlock()
+		cancel()
+	})
 	return ctx
 }
 
