@@ -137,6 +137,21 @@ func newEnv(t testing.TB, bookies int, md string) *env {
 	return &env{t: t, cl: c}
 }
 
+// newEnvWithFaults is newEnv (3 bookies, memory metadata) with a fault
+// proxy in front of every bookie.
+func newEnvWithFaults(t testing.TB) *env {
+	t.Helper()
+	cfg := cluster.DefaultConfig(t.TempDir())
+	cfg.Logger = quietLogger(t)
+	cfg.SessionTTL = 10 * time.Second
+	c, err := cluster.Start(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("start cluster: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &env{t: t, cl: c}
+}
+
 func (e *env) store() metadata.Store { return e.cl.Store() }
 
 // proxyConfig is a test proxy on the cluster's store.

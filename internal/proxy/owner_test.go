@@ -11,6 +11,8 @@ import (
 
 	"github.com/dlog-io/dlog"
 	"github.com/dlog-io/dlog/client"
+	"github.com/dlog-io/dlog/internal/cluster"
+	"github.com/dlog-io/dlog/internal/pb/bookiepb"
 )
 
 // TestDrainAndRelease: a draining proxy keeps serving the logs it owns,
@@ -239,4 +241,52 @@ func httpGet(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestPendingBound: beyond MaxPendingRecordsPerLog unacknowledged records
+// a write is refused at once, definitely. The bookies' add answers are
+// held (fault proxies in front of them) so that a write stays pending.
+func TestPendingBound(t *testing.T) {
+	e := newEnvWithFaults(t)
+	p := e.proxy(func(c *Config) { c.MaxPendingRecordsPerLog = 1 })
+	c := newClient(t, []string{p.AdvertiseAddr()})
+	ctx := t.Context()
+	if err := c.CreateLog(ctx, "pending", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(ctx, "pending", dlog.Record{Payload: []byte("warm")}); err != nil {
+		t.Fatal(err)
+	}
+	holdAdds := func(r *bookiepb.Response) cluster.Verdict {
+		if r.GetAdd() != nil {
+			return cluster.Hold
+		}
+		return cluster.Pass
+	}
+	for i := range e.cl.Len() {
+		e.cl.Proxy(i).OnResponse(holdAdds)
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.Write(ctx, "pending", dlog.Record{Payload: []byte("held")})
+		first <- err
+	}()
+	waitFor(t, time.Minute, "a pending write", func() bool {
+		return metricValue(t, p.Registry(), "dlog_proxy_pending_writes", nil) == 1
+	})
+	_, err := c.Write(ctx, "pending", dlog.Record{Payload: []byte("refused")})
+	if !errors.Is(err, dlog.ErrOverCapacity) || !dlog.IsDefinite(err) {
+		t.Fatalf("write beyond the pending bound: %v", err)
+	}
+	for i := range e.cl.Len() {
+		e.cl.Proxy(i).OnResponse(nil)
+		e.cl.Proxy(i).Release()
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("the held write: %v", err)
+	}
+	recs := readAll(t, c, "pending")
+	if len(recs) != 2 || string(recs[1].Payload) != "held" {
+		t.Fatalf("log holds %d records", len(recs))
+	}
 }
