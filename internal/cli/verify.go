@@ -22,12 +22,12 @@ func init() { commands = append(commands, newVerifyCmd, newVerifyAgentCmd) }
 
 func newVerifyCmd(e *env) *cobra.Command {
 	var (
-		scenario, keep, dir, bin, logLevel string
-		bugList                            []string
-		duration                           time.Duration
-		runs                               int
-		seed                               uint64
-		build, keepAll, list               bool
+		scenario, keep, dir, bin, logLevel, target string
+		bugList                                    []string
+		duration                                   time.Duration
+		runs                                       int
+		seed                                       uint64
+		build, keepAll, list, idempotent           bool
 	)
 	c := &cobra.Command{
 		Use:   "verify [--scenario NAME|all] [--duration 60s] [--runs N] [--seed S] [--keep DIR] [--bug NAME]",
@@ -73,7 +73,11 @@ must catch it: the run is expected to FAIL.`,
 			if err != nil {
 				return usageError{err}
 			}
+			if target != verify.TargetEmbedded && target != verify.TargetProxy {
+				return Usagef("--target %q: want %s or %s", target, verify.TargetEmbedded, verify.TargetProxy)
+			}
 			return runVerify(e, verifyRun{
+				target: target, idempotent: idempotent,
 				scenarios: scs, duration: duration, runs: runs, seed: seed, keep: keep, dir: dir,
 				bin: bin, build: build, keepAll: keepAll, bugs: bugList, logger: logger,
 			})
@@ -92,6 +96,8 @@ must catch it: the run is expected to FAIL.`,
 	f.BoolVar(&build, "build", false, "build ./cmd/dlog from the module in the working directory instead of using this binary")
 	f.BoolVar(&list, "list", false, "list the scenarios and exit")
 	f.StringVar(&logLevel, "log-level", "warn", "harness log level (info shows every fault and process start)")
+	f.StringVar(&target, "target", verify.TargetEmbedded, "owners of the logs: embedded (writer agents embedding the library) or proxy (dlog proxies, client package)")
+	f.BoolVar(&idempotent, "idempotent", false, "target proxy: idempotent writes (producer id + sequence, retried); any duplicate is then a violation")
 	return c
 }
 
@@ -122,6 +128,8 @@ func pickScenarios(name string, bugList []string, explicit bool) ([]*verify.Scen
 }
 
 type verifyRun struct {
+	target         string
+	idempotent     bool
 	scenarios      []*verify.Scenario
 	duration       time.Duration
 	runs           int
@@ -162,9 +170,10 @@ func runVerify(e *env, v verifyRun) error {
 			}
 			runDir := filepath.Join(dir, fmt.Sprintf("%s-%d", sc.Name, i+1))
 			_ = os.RemoveAll(runDir)
-			fmt.Fprintf(e.stderr, "verify: %s run %d/%d (%v) in %s\n", sc.Name, i+1, v.runs, v.duration, runDir)
+			fmt.Fprintf(e.stderr, "verify: %s run %d/%d (%v, target %s) in %s\n", sc.Name, i+1, v.runs, v.duration, v.target, runDir)
 			res := verify.Execute(e.ctx, verify.RunConfig{
 				Scenario: sc, Binary: bin, Dir: runDir, Duration: v.duration, Seed: seed, Bugs: v.bugs, Logger: v.logger,
+				Target: v.target, Idempotent: v.idempotent,
 			})
 			fmt.Fprintf(e.stderr, "verify: %s run %d: %s\n", sc.Name, i+1, verify.RunLine(res))
 			if res.Failed() {

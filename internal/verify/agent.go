@@ -65,7 +65,7 @@ type AgentConfig struct {
 	Ready func(addr string)
 }
 
-// Agent API messages.
+// Owner API messages.
 type (
 	agentWriteReq struct {
 		Log   string `json:"log"`

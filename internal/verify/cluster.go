@@ -41,8 +41,14 @@ type ClusterConfig struct {
 	Etcd int
 	// Bookies is the number of bookies. Default 3.
 	Bookies int
-	// Agents is the number of writer agents (owners). Default 2.
-	Agents int
+	// Owners is the number of owner processes: writer agents (target
+	// "embedded") or dlog proxies (target "proxy"). Default 2.
+	Owners int
+	// Target is "embedded" (writer agents embedding the library; the
+	// harness reads with the library) or "proxy" (dlog proxy processes;
+	// the harness writes and reads through the client package). Default
+	// "embedded".
+	Target string
 	// EnsembleSize, WriteQuorum, AckQuorum of new segments. Default 3/3/2.
 	EnsembleSize, WriteQuorum, AckQuorum int
 	// SegmentRollBytes rolls segments at this size (0: library default).
@@ -67,6 +73,15 @@ type ClusterConfig struct {
 	Logger *slog.Logger
 }
 
+// Validate reports a configuration that cannot run.
+func (c ClusterConfig) Validate() error {
+	c.defaults()
+	if c.Target != TargetEmbedded && c.Target != TargetProxy {
+		return fmt.Errorf("verify: target %q: want %s or %s", c.Target, TargetEmbedded, TargetProxy)
+	}
+	return nil
+}
+
 func (c *ClusterConfig) defaults() {
 	if c.Etcd == 0 {
 		c.Etcd = 1
@@ -74,8 +89,11 @@ func (c *ClusterConfig) defaults() {
 	if c.Bookies == 0 {
 		c.Bookies = 3
 	}
-	if c.Agents == 0 {
-		c.Agents = 2
+	if c.Owners == 0 {
+		c.Owners = 2
+	}
+	if c.Target == "" {
+		c.Target = TargetEmbedded
 	}
 	if c.EnsembleSize == 0 {
 		c.EnsembleSize, c.WriteQuorum, c.AckQuorum = 3, 3, 2
@@ -97,18 +115,32 @@ type Bookie struct {
 	gen   int
 }
 
-// Agent is one writer agent process.
-type Agent struct {
+// Targets (ClusterConfig.Target).
+const (
+	TargetEmbedded = "embedded"
+	TargetProxy    = "proxy"
+)
+
+// Owner is one process that owns logs: a writer agent or a dlog proxy.
+type Owner struct {
 	Proc *nemesis.Process
 	Name string
+	// Front is the fault proxy in front of a dlog proxy's API (nil for
+	// agents, which only the harness calls).
+	Front *nemesis.Front
 }
 
-// Addr returns the agent's HTTP address from its last ready line.
-func (a *Agent) Addr() string {
+// Addr returns the agent's HTTP address (or the proxy's advertised API
+// address) from its last ready line.
+func (a *Owner) Addr() string {
 	var v struct {
-		Addr string `json:"addr"`
+		Addr      string `json:"addr"`
+		Advertise string `json:"advertise"`
 	}
 	_ = json.Unmarshal(a.Proc.ReadyLine(), &v)
+	if v.Advertise != "" {
+		return v.Advertise
+	}
 	return v.Addr
 }
 
@@ -121,7 +153,7 @@ type Cluster struct {
 	Etcd    []*nemesis.Process
 	etcdCli []string // real client URLs of the members
 	Bookies []*Bookie
-	Agents  []*Agent
+	Owners  []*Owner
 	// Store and NS are the harness's own metadata store and namespace
 	// (readers, drain, final seal), on links named "harness".
 	Store *metadata.KVStore
@@ -131,6 +163,9 @@ type Cluster struct {
 // StartCluster starts etcd, the bookies, the harness's namespace and the
 // agents, in that order. On error everything started is stopped.
 func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	cfg.defaults()
 	c := &Cluster{cfg: cfg, log: cfg.Logger}
 	if c.log == nil {
@@ -184,7 +219,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	if c.NS, err = namespace.Open(ctx, nc); err != nil {
 		return nil, err
 	}
-	if err := c.startAgents(ctx); err != nil {
+	if err := c.startOwners(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -353,30 +388,63 @@ func (c *Cluster) agentSpec(i int) (nemesis.Spec, error) {
 	return nemesis.Spec{Name: name, Args: args}, nil
 }
 
-func (c *Cluster) startAgents(ctx context.Context) error {
-	n := c.cfg.Agents
-	c.Agents = make([]*Agent, n)
+func proxyName(i int) string { return fmt.Sprintf("proxy-%d", i) }
+
+// proxySpec runs a dlog proxy on a fixed port behind its own front, which
+// it advertises: clients reach it through fault links, and it reaches
+// etcd through its own links and the bookies through their shared
+// listeners (attributed to it by pid).
+func (c *Cluster) proxySpec(i int, front *nemesis.Front, port int) nemesis.Spec {
+	name := proxyName(i)
+	args := []string{"proxy", "-o", "json", "--metadata", c.MetadataURL(name), "--cluster", clusterName,
+		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--advertise", front.Addr(), "--id", name,
+		"--namespace", namespaceName, "--session-ttl", c.cfg.SessionTTL.String(),
+		"--ensemble-size", strconv.Itoa(c.cfg.EnsembleSize), "--write-quorum", strconv.Itoa(c.cfg.WriteQuorum),
+		"--ack-quorum", strconv.Itoa(c.cfg.AckQuorum)}
+	return nemesis.Spec{Name: name, Args: args}
+}
+
+func (c *Cluster) startOwners(ctx context.Context) error {
+	n := c.cfg.Owners
+	c.Owners = make([]*Owner, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for i := range n {
-		spec, err := c.agentSpec(i)
-		if err != nil {
+	var ports []int
+	if c.cfg.Target == TargetProxy {
+		var err error
+		if ports, err = freePorts(n); err != nil {
 			return err
 		}
-		c.Agents[i] = &Agent{Name: spec.Name}
+	}
+	for i := range n {
+		var spec nemesis.Spec
+		var front *nemesis.Front
+		if c.cfg.Target == TargetProxy {
+			f, err := c.Net.AddFront(proxyName(i), fmt.Sprintf("127.0.0.1:%d", ports[i]))
+			if err != nil {
+				return err
+			}
+			front, spec = f, c.proxySpec(i, f, ports[i])
+		} else {
+			var err error
+			if spec, err = c.agentSpec(i); err != nil {
+				return err
+			}
+		}
+		c.Owners[i] = &Owner{Name: spec.Name, Front: front}
 		wg.Go(func() {
 			sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 			defer cancel()
-			c.Agents[i].Proc, errs[i] = c.Sup.Start(sctx, spec)
+			c.Owners[i].Proc, errs[i] = c.Sup.Start(sctx, spec)
 		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// AgentByName returns the named agent, or nil.
-func (c *Cluster) AgentByName(name string) *Agent {
-	for _, a := range c.Agents {
+// OwnerByName returns the named agent, or nil.
+func (c *Cluster) OwnerByName(name string) *Owner {
+	for _, a := range c.Owners {
 		if a.Name == name {
 			return a
 		}
@@ -465,13 +533,13 @@ func (c *Cluster) StealLock(ctx context.Context, log string) error {
 	return nil
 }
 
-// OwnerAgent returns the agent that owns log (from the lock key), or nil.
-func (c *Cluster) OwnerAgent(ctx context.Context, log string) *Agent {
+// OwnerOf returns the agent that owns log (from the lock key), or nil.
+func (c *Cluster) OwnerOf(ctx context.Context, log string) *Owner {
 	o, ok, err := c.Store.GetOwner(ctx, namespaceName, log)
 	if err != nil || !ok {
 		return nil
 	}
-	return c.AgentByName(agentOfEpoch(o.ID))
+	return c.OwnerByName(agentOfEpoch(o.ID))
 }
 
 // agentOfEpoch returns the agent name of a writer epoch "agent-1.p9.w3".

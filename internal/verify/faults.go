@@ -20,16 +20,16 @@ import (
 // protocol-aware detours.
 
 // Owner returns the agent that owns log, or nil.
-func (r *Run) Owner(ctx context.Context, log string) *Agent {
+func (r *Run) Owner(ctx context.Context, log string) *Owner {
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	return r.C.OwnerAgent(cctx, log)
+	return r.C.OwnerOf(cctx, log)
 }
 
 // Others returns every agent but a.
-func (r *Run) Others(a *Agent) []*Agent {
-	var out []*Agent
-	for _, b := range r.C.Agents {
+func (r *Run) Others(a *Owner) []*Owner {
+	var out []*Owner
+	for _, b := range r.C.Owners {
 		if b != a {
 			out = append(out, b)
 		}
@@ -68,7 +68,12 @@ func (r *Run) Ensemble(ctx context.Context, log string) []*Bookie {
 
 // Acquire asks agent a to take log over (open its writer, recovering the
 // previous owner's segment). It returns the agent's error, if any.
-func (r *Run) Acquire(ctx context.Context, a *Agent, log string) error {
+func (r *Run) Acquire(ctx context.Context, a *Owner, log string) error {
+	if r.proxy != nil {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return r.proxy.acquire(cctx, a, log)
+	}
 	addr := a.Addr()
 	if addr == "" || !a.Proc.Running() {
 		return fmt.Errorf("%s is down", a.Name)
@@ -97,15 +102,15 @@ func (r *Run) Acquire(ctx context.Context, a *Agent, log string) error {
 
 // AcquireUntil keeps asking a to take log over until it owns it or d
 // passes; it reports whether it took over.
-func (r *Run) AcquireUntil(ctx context.Context, a *Agent, log string, d time.Duration) bool {
+func (r *Run) AcquireUntil(ctx context.Context, a *Owner, log string, d time.Duration) bool {
 	return waitUntil(ctx, d, func() bool {
 		return r.Acquire(ctx, a, log) == nil && r.Owner(ctx, log) == a
 	})
 }
 
 // WaitOwner waits until log's owner satisfies ok (or d passes).
-func (r *Run) WaitOwner(ctx context.Context, log string, d time.Duration, ok func(*Agent) bool) *Agent {
-	var got *Agent
+func (r *Run) WaitOwner(ctx context.Context, log string, d time.Duration, ok func(*Owner) bool) *Owner {
+	var got *Owner
 	waitUntil(ctx, d, func() bool {
 		got = r.Owner(ctx, log)
 		return ok(got)

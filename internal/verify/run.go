@@ -35,9 +35,16 @@ type RunConfig struct {
 	// Seed makes the nemesis's and the clients' choices reproducible (the
 	// system's own timing is not). 0: random.
 	Seed uint64
-	// Bugs are switched on in every process (and, for bugs of the
-	// library, in the harness: the caller does that).
+	// Bugs are switched on in every process (and, for a scenario whose
+	// bug lives in the harness's readers, in the harness).
 	Bugs []string
+	// Target is "embedded" (writer agents; default) or "proxy" (dlog
+	// proxies and the client package).
+	Target string
+	// Idempotent makes the proxy target's client tag and retry writes
+	// (producer id + sequence); the checker then counts every duplicate
+	// as a violation.
+	Idempotent bool
 	// Logger receives progress; nil discards.
 	Logger *slog.Logger
 }
@@ -45,6 +52,7 @@ type RunConfig struct {
 // RunResult is the outcome of one run.
 type RunResult struct {
 	Scenario string        `json:"scenario"`
+	Target   string        `json:"target"`
 	Seed     uint64        `json:"seed"`
 	Bugs     []string      `json:"bugs,omitempty"`
 	Dir      string        `json:"dir"`
@@ -100,14 +108,15 @@ func (r *RunResult) Indeterminate() int {
 
 // Run is a scenario in progress: what a nemesis works with.
 type Run struct {
-	C    *Cluster
-	W    *Workload
-	Rec  *history.Recorder
-	Rng  *rand.Rand
-	Log  *slog.Logger
-	cfg  RunConfig
-	http *http.Client // nemesis calls to agents
-	mu   struct {
+	C     *Cluster
+	W     *Workload
+	Rec   *history.Recorder
+	Rng   *rand.Rand
+	Log   *slog.Logger
+	cfg   RunConfig
+	http  *http.Client // nemesis calls to agents
+	proxy *proxyTarget // target "proxy": pinned clients for takeovers
+	mu    struct {
 		sync.Mutex
 		open   map[string]bool // faults started and not healed
 		faults int
@@ -196,7 +205,7 @@ func (r *Run) HealAll(ctx context.Context) error {
 		}
 	}
 	wg.Wait()
-	for _, a := range r.C.Agents {
+	for _, a := range r.C.Owners {
 		if !a.Proc.Running() {
 			restart(func() error { return a.Proc.Restart(ctx) })
 		}
@@ -263,7 +272,10 @@ func Execute(ctx context.Context, cfg RunConfig) *RunResult {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("scenario", sc.Name)
-	res := &RunResult{Scenario: sc.Name, Seed: cfg.Seed, Bugs: cfg.Bugs, Dir: cfg.Dir}
+	if cfg.Target == "" {
+		cfg.Target = TargetEmbedded
+	}
+	res := &RunResult{Scenario: sc.Name, Target: cfg.Target, Seed: cfg.Seed, Bugs: cfg.Bugs, Dir: cfg.Dir}
 	start := time.Now()
 	defer func() { res.Duration = time.Since(start) }()
 	if err := execute(ctx, cfg, logger, res); err != nil {
@@ -304,6 +316,7 @@ func execute(ctx context.Context, cfg RunConfig, logger *slog.Logger, res *RunRe
 	if sc.Cluster != nil {
 		sc.Cluster(&ccfg)
 	}
+	ccfg.Target = cfg.Target
 	if sc.Workload != nil {
 		sc.Workload(&wcfg)
 	}
@@ -334,10 +347,19 @@ func execute(ctx context.Context, cfg RunConfig, logger *slog.Logger, res *RunRe
 	t0 := time.Now()
 	clock := func() int64 { return int64(time.Since(t0)) }
 	rec := history.NewRecorder(hf, history.RecorderConfig{Clock: clock})
-	target := newEmbeddedTarget(c, wcfg.OpTimeout)
+	var target runTarget
+	var ptarget *proxyTarget
+	if cfg.Target == TargetProxy {
+		if ptarget, err = newProxyTarget(ctx, c, wcfg.OpTimeout, cfg.Idempotent); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		target = ptarget
+	} else {
+		target = newEmbeddedTarget(c, wcfg.OpTimeout)
+	}
 	defer target.close()
 	w := NewWorkload(wcfg, target, rec, cfg.Seed)
-	r := &Run{C: c, W: w, Rec: rec, Rng: rand.New(rand.NewPCG(cfg.Seed, 1)), Log: logger, cfg: cfg,
+	r := &Run{C: c, W: w, Rec: rec, Rng: rand.New(rand.NewPCG(cfg.Seed, 1)), Log: logger, cfg: cfg, proxy: ptarget,
 		http: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{}}}
 	defer r.http.CloseIdleConnections()
 	r.mu.open = make(map[string]bool)
@@ -395,6 +417,7 @@ func execute(ctx context.Context, cfg RunConfig, logger *slog.Logger, res *RunRe
 	res.Metadata = mw.stop()
 	rep, err := checker.CheckFiles(histPath, drainPath, checker.Options{
 		MaxExamples: 5, VisualizationPath: filepath.Join(cfg.Dir, "porcupine.html"),
+		IdempotentWrites: cfg.Target == TargetProxy && cfg.Idempotent,
 	})
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
@@ -415,7 +438,7 @@ func execute(ctx context.Context, cfg RunConfig, logger *slog.Logger, res *RunRe
 // component can be diagnosed from a kept run.
 func dumpStacks(c *Cluster) {
 	var wg sync.WaitGroup
-	for _, a := range c.Agents {
+	for _, a := range c.Owners {
 		wg.Go(func() { _ = a.Proc.Quit(10 * time.Second) })
 	}
 	for _, b := range c.Bookies {

@@ -99,7 +99,7 @@ var _ = register(&Scenario{
 	Name:       "owner-kill",
 	Summary:    "chase the owner: SIGKILL whichever agent owns the hot log, restart it 1-3 s later, repeat",
 	Guarantees: "G1, G3, G5 (takeover recovers the dead owner's segment), G8",
-	Cluster:    func(c *ClusterConfig) { c.Agents = 3 },
+	Cluster:    func(c *ClusterConfig) { c.Owners = 3 },
 	Workload:   func(w *WorkloadConfig) { w.ConcentrateLog0 = 4 },
 	Nemesis: func(ctx context.Context, r *Run) error {
 		for r.Wait(ctx, r.Jitter(2*time.Second, 4*time.Second)) {
@@ -372,10 +372,10 @@ var _ = register(&Scenario{
 	Summary: "random link faults that come and go every 1-5 s: one-way drops, black holes and 50-150 ms delays " +
 		"between agents, bookies and etcd",
 	Guarantees: "G1-G7 under arbitrary partitions, G8 after each heal",
-	Cluster:    func(c *ClusterConfig) { c.Bookies = 4; c.Agents = 3 },
+	Cluster:    func(c *ClusterConfig) { c.Bookies = 4; c.Owners = 3 },
 	Nemesis: func(ctx context.Context, r *Run) error {
 		var clients, servers []string
-		for _, a := range r.C.Agents {
+		for _, a := range r.C.Owners {
 			clients = append(clients, a.Name)
 		}
 		for _, b := range r.C.Bookies {
@@ -546,7 +546,7 @@ var _ = register(&Scenario{
 	Summary: "the owner is paused; two agents race to take over; the winner is paused in the middle of its " +
 		"recovery (its links slowed) and the third recovers the same segments; then both resume",
 	Guarantees: "G5, G7 (one CAS wins; a completed segment never changes)",
-	Cluster:    func(c *ClusterConfig) { c.Agents = 3; c.AgentAddTimeout = 10 * time.Second },
+	Cluster:    func(c *ClusterConfig) { c.Owners = 3; c.AgentAddTimeout = 10 * time.Second },
 	Workload:   func(w *WorkloadConfig) { w.ConcentrateLog0 = 4; w.OpTimeout = 3 * time.Second },
 	Nemesis: func(ctx context.Context, r *Run) error {
 		ttl := r.C.cfg.SessionTTL
@@ -575,7 +575,7 @@ var _ = register(&Scenario{
 			}
 			// Pause the first rival that gets the lock: it is then in the
 			// middle of recovering the paused owner's segment.
-			var winner *Agent
+			var winner *Owner
 			waitUntil(hctx, 4*ttl+5*time.Second, func() bool {
 				o := r.Owner(hctx, log)
 				if o != nil && o != a {
@@ -590,7 +590,7 @@ var _ = register(&Scenario{
 				if third == winner {
 					third = rivals[1]
 				}
-				if r.WaitOwner(hctx, log, 4*ttl+5*time.Second, func(o *Agent) bool { return o == third }) != third {
+				if r.WaitOwner(hctx, log, 4*ttl+5*time.Second, func(o *Owner) bool { return o == third }) != third {
 					r.Note("%s did not take %s over from the paused %s", third.Name, log, winner.Name)
 				}
 				_ = winner.Proc.Resume()

@@ -41,6 +41,12 @@ type Target interface {
 	OpenReader(ctx context.Context, log string, pos history.Position) (LogReader, error)
 }
 
+// runTarget is a Target the runner closes.
+type runTarget interface {
+	Target
+	close()
+}
+
 // LogReader is one reader session.
 type LogReader interface {
 	Next(ctx context.Context) (dlog.ReadRecord, error)
@@ -70,15 +76,15 @@ func newEmbeddedTarget(c *Cluster, opTimeout time.Duration) *embeddedTarget {
 
 func (t *embeddedTarget) close() { t.http.CloseIdleConnections() }
 
-func (t *embeddedTarget) agentFor(log string) (int, *Agent) {
+func (t *embeddedTarget) agentFor(log string) (int, *Owner) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	i, ok := t.mu.route[log]
 	if !ok {
-		i = int(hashString(log) % uint64(len(t.c.Agents)))
+		i = int(hashString(log) % uint64(len(t.c.Owners)))
 		t.mu.route[log] = i
 	}
-	return i, t.c.Agents[i]
+	return i, t.c.Owners[i]
 }
 
 // reroute records where log should go next: the owner named by an
@@ -91,14 +97,14 @@ func (t *embeddedTarget) reroute(log string, from int, err error) {
 	}
 	var owned *dlog.OwnedError
 	if errors.As(err, &owned) {
-		for i, a := range t.c.Agents {
+		for i, a := range t.c.Owners {
 			if a.Name == agentOfEpoch(owned.OwnerID) {
 				t.mu.route[log] = i
 				return
 			}
 		}
 	}
-	t.mu.route[log] = (from + 1) % len(t.c.Agents)
+	t.mu.route[log] = (from + 1) % len(t.c.Owners)
 }
 
 // errAgentDown: the request did not get an answer from the agent (refused,
@@ -173,7 +179,7 @@ func (t *embeddedTarget) Truncate(ctx context.Context, log string, d dlog.DLSN) 
 // writer in the harness, which recovers any segment still in progress
 // (an agent that died with the log) and seals the log's tail.
 func (t *embeddedTarget) Seal(ctx context.Context, log string) error {
-	for _, a := range t.c.Agents {
+	for _, a := range t.c.Owners {
 		addr := a.Addr()
 		if addr == "" || !a.Proc.Running() {
 			continue
