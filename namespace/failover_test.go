@@ -70,7 +70,8 @@ func TestFailoverWhileReadersTail(t *testing.T) {
 				defer close(aDone)
 				writeUntil(ctx, wA, h, 0, 1<<30, 64, 100, nil)
 			})
-			waitFor(t, ctx, "A's first acks", func() bool { return h.ackedCount() >= 1500 })
+			waitFor(t, ctx, "A's first acks", func() bool { return h.ackedCount() >= 1500 || wA.Err() != nil })
+			must(t, wA.Err(), "writer A before the failover")
 
 			expireSession(t, nsA)
 			wB, err := nsB.OpenWriter(ctx, log, WriterOptions{Wait: true})

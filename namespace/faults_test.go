@@ -125,7 +125,8 @@ func TestBookieLossDuringWritesAndReads(t *testing.T) {
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	wg.Go(func() { writeUntil(ctx, w, h, 0, 3000, 32, 100, stop) })
-	waitFor(t, ctx, "first writes", func() bool { return h.ackedCount() >= 500 })
+	waitFor(t, ctx, "first writes", func() bool { return h.ackedCount() >= 500 || w.Err() != nil })
+	must(t, w.Err(), "writer before the bookie loss")
 	must(t, c.Kill(0), "kill bookie 0")
 	wg.Wait()
 	close(stop)

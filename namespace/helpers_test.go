@@ -80,7 +80,9 @@ func testConfig(t testing.TB, c *cluster.Cluster) Config {
 	lcfg.Logger = quietLogger(t)
 	cfg.LedgerConfig = &lcfg
 	cfg.GCInterval = 0
-	cfg.SessionTTL = 5 * time.Second
+	// Tests end sessions explicitly (expireSession); a long TTL keeps a
+	// starved keepalive on a loaded machine from ending one by accident.
+	cfg.SessionTTL = 20 * time.Second
 	cfg.RetryMin = 20 * time.Millisecond
 	cfg.RetryMax = 500 * time.Millisecond
 	cfg.ReaderRelistInterval = time.Second

@@ -512,6 +512,11 @@ func (w *Writer) finishClose() {
 // fence ends the writer for good after it lost the log: everything pending
 // fails with err (which wraps dlog.ErrFenced), later writes too.
 func (w *Writer) fence(err error) {
+	if w.ctx.Err() != nil {
+		// An abort ended the supervisor's work; abort reports why.
+		w.terminate(dlog.Indeterminate(fmt.Errorf("log %s/%s: writer aborted: %w", w.n.name, w.log, dlog.ErrClosed)), true)
+		return
+	}
 	if !errors.Is(err, dlog.ErrFenced) && !errors.Is(err, dlog.ErrClosed) {
 		err = fmt.Errorf("%w: %w", dlog.ErrFenced, err)
 	}
@@ -524,8 +529,10 @@ func (w *Writer) fence(err error) {
 // indeterminate error and the lock is released. Safe to call twice; never
 // called by the supervisor itself (it would wait for itself).
 func (w *Writer) abort(err error) {
-	w.terminate(dlog.Indeterminate(err), true)
+	// Cancel first: a goroutine holding the writer's lock may be waiting
+	// in AddAsync for ledger back-pressure, which the context ends.
 	w.cancel()
+	w.terminate(dlog.Indeterminate(err), true)
 	w.wg.Wait()
 }
 
