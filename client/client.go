@@ -33,8 +33,9 @@ type Client struct {
 type core struct {
 	cfg       Config
 	log       *slog.Logger
-	http      *http.Client
-	ownsHTTP  *http.Transport
+	https     []*http.Client    // Config.Connections clients, each its own connections
+	ownsHTTP  []*http.Transport // transports the client made (closed by Close)
+	next      atomic.Uint64     // round robin over https
 	producers *producerPool
 
 	bg     context.Context // ended by Close
@@ -45,7 +46,7 @@ type core struct {
 
 	mu struct {
 		sync.Mutex
-		stubs    map[string]*stubs
+		stubs    map[string]proxyStubs
 		owners   map[string]string // "<ns>/<log>" → owner address
 		ring     *ring             // every live proxy
 		accept   map[string]bool   // proxies taking new logs
@@ -59,6 +60,11 @@ type stubs struct {
 	admin dlogpbconnect.AdminServiceClient
 }
 
+// proxyStubs are a proxy's stubs over each of the client's connections:
+// one HTTP/2 connection serialises its streams' frames under one lock, so
+// many concurrent calls go faster over a few connections.
+type proxyStubs []*stubs
+
 // New returns a client of the proxies in cfg.Servers. With discovery it
 // asks them for every live proxy (a failure is not fatal: it tries again
 // in the background) and refreshes the list every DiscoveryInterval.
@@ -69,10 +75,14 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	cfg = cfg.withDefaults()
 	c := &core{cfg: cfg, log: cfg.Logger}
-	c.http = cfg.HTTPClient
-	if c.http == nil {
-		c.ownsHTTP = newTransport()
-		c.http = &http.Client{Transport: c.ownsHTTP}
+	if cfg.HTTPClient != nil {
+		c.https = []*http.Client{cfg.HTTPClient}
+	} else {
+		for range cfg.Connections {
+			tr := newTransport()
+			c.ownsHTTP = append(c.ownsHTTP, tr)
+			c.https = append(c.https, &http.Client{Transport: tr})
+		}
 	}
 	prefix := cfg.ProducerIDPrefix
 	if prefix == "" {
@@ -81,7 +91,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		prefix = "c-" + hex.EncodeToString(b[:])
 	}
 	c.producers = newProducerPool(prefix, cfg.MaxProducers)
-	c.mu.stubs = make(map[string]*stubs)
+	c.mu.stubs = make(map[string]proxyStubs)
 	c.mu.owners = make(map[string]string)
 	c.mu.blackout = make(map[string]time.Time)
 	c.setProxies(cfg.Servers, nil)
@@ -124,8 +134,8 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
-	if c.ownsHTTP != nil {
-		c.ownsHTTP.CloseIdleConnections()
+	for _, tr := range c.ownsHTTP {
+		tr.CloseIdleConnections()
 	}
 	return nil
 }
@@ -133,13 +143,19 @@ func (c *Client) Close() error {
 // Redirects is how many redirects the client has followed.
 func (c *Client) Redirects() int64 { return c.redirects.Load() }
 
-// stubsFor returns the RPC stubs of a proxy.
+// stubsFor returns RPC stubs of a proxy, taking its connections in turn.
 func (c *core) stubsFor(addr string) *stubs {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s := c.mu.stubs[addr]; s != nil {
-		return s
+	ps := c.mu.stubs[addr]
+	if ps == nil {
+		ps = c.newStubsLocked(addr)
+		c.mu.stubs[addr] = ps
 	}
+	return ps[c.next.Add(1)%uint64(len(ps))]
+}
+
+func (c *core) newStubsLocked(addr string) proxyStubs {
 	opts := []connect.ClientOption{
 		connect.WithReadMaxBytes(c.cfg.MaxMessageBytes),
 		connect.WithSendMaxBytes(c.cfg.MaxMessageBytes),
@@ -154,12 +170,14 @@ func (c *core) stubsFor(addr string) *stubs {
 		opts = append(opts, connect.WithGRPCWeb())
 	}
 	base := "http://" + addr
-	s := &stubs{
-		log:   dlogpbconnect.NewLogServiceClient(c.http, base, opts...),
-		admin: dlogpbconnect.NewAdminServiceClient(c.http, base, opts...),
+	out := make(proxyStubs, len(c.https))
+	for i, h := range c.https {
+		out[i] = &stubs{
+			log:   dlogpbconnect.NewLogServiceClient(h, base, opts...),
+			admin: dlogpbconnect.NewAdminServiceClient(h, base, opts...),
+		}
 	}
-	c.mu.stubs[addr] = s
-	return s
+	return out
 }
 
 // setProxies installs a new ring (accept nil: every proxy accepts).

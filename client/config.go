@@ -62,7 +62,12 @@ type Config struct {
 	// Protocol is how the client talks to proxies: "grpc" (default),
 	// "grpcweb" or "connect" (all over cleartext HTTP/2).
 	Protocol string
-	// HTTPClient overrides the HTTP client (it must speak cleartext HTTP/2
+	// Connections is the number of HTTP/2 connections the client keeps to
+	// each proxy, used in turn: one connection serialises its streams'
+	// frames under one lock, which limits many concurrent small calls.
+	// Default 4.
+	Connections int
+	// HTTPClient overrides the HTTP client (then Connections is 1) (it must speak cleartext HTTP/2
 	// for "grpc"). The client does not close it.
 	HTTPClient *http.Client
 	// Logger receives the client's events (kebab-case keys); nil discards.
@@ -85,6 +90,7 @@ func DefaultConfig(servers ...string) Config {
 		Idempotence:       true,
 		MaxProducers:      1024,
 		MaxMessageBytes:   16 << 20,
+		Connections:       4,
 		Protocol:          "grpc",
 	}
 }
@@ -110,6 +116,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.RetryBackoffMax, d.RetryBackoffMax)
 	setInt(&c.MaxProducers, d.MaxProducers)
 	setInt(&c.MaxMessageBytes, d.MaxMessageBytes)
+	setInt(&c.Connections, d.Connections)
 	if c.Protocol == "" {
 		c.Protocol = d.Protocol
 	}
@@ -138,8 +145,8 @@ func (c Config) Validate() error {
 		return bad("virtual nodes %d, redirects %d, attempts %d", c.VirtualNodes, c.MaxRedirects, c.MaxAttempts)
 	case c.Blackout < 0 || c.RetryBackoffMin <= 0 || c.RetryBackoffMax < c.RetryBackoffMin || c.AttemptTimeout < 0:
 		return bad("blackout %v, backoff %v..%v, attempt timeout %v", c.Blackout, c.RetryBackoffMin, c.RetryBackoffMax, c.AttemptTimeout)
-	case c.MaxProducers < 1 || c.MaxMessageBytes < 1024:
-		return bad("producers %d, max message %d bytes", c.MaxProducers, c.MaxMessageBytes)
+	case c.MaxProducers < 1 || c.MaxMessageBytes < 1024 || c.Connections < 1 || c.Connections > 64:
+		return bad("producers %d, max message %d bytes, connections %d", c.MaxProducers, c.MaxMessageBytes, c.Connections)
 	case c.Protocol != "grpc" && c.Protocol != "grpcweb" && c.Protocol != "connect":
 		return bad("protocol %q: want grpc, grpcweb or connect", c.Protocol)
 	case len(c.ProducerIDPrefix) > dlog.MaxProducerIDLength-24:
