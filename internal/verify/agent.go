@@ -157,6 +157,10 @@ func toWire(err error) *WireError {
 	return w
 }
 
+// agentAcquireTimeout bounds one takeover (lock, recovery of the previous
+// owner's segments, first segment).
+const agentAcquireTimeout = 30 * time.Second
+
 type agentWriter struct {
 	mu    sync.Mutex // serialises opening and replacing the writer
 	w     *namespace.Writer
@@ -287,7 +291,13 @@ func (a *agent) writer(ctx context.Context, log string) (*namespace.Writer, stri
 		return nil, "", fmt.Errorf("agent %s: %w", a.cfg.Name, dlog.ErrClosed)
 	}
 	epoch := fmt.Sprintf("%s.p%d.w%d", a.cfg.Name, os.Getpid(), a.seq.Add(1))
-	w, err := a.ns.OpenWriter(ctx, log, namespace.WriterOptions{OwnerID: epoch, OwnerAddress: a.addr})
+	// A takeover runs on the agent's own deadline, not the caller's: like
+	// a proxy, an owner must not give up an acquisition half way because
+	// one client stopped waiting (an acquisition whose lock write times out
+	// may have taken the lock; see docs/verification.md, findings).
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), agentAcquireTimeout)
+	defer cancel()
+	w, err := a.ns.OpenWriter(octx, log, namespace.WriterOptions{OwnerID: epoch, OwnerAddress: a.addr})
 	if err != nil {
 		return nil, epoch, err
 	}
