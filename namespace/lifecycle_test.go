@@ -479,3 +479,36 @@ func TestOrphanLedgerSweep(t *testing.T) {
 	}
 	must(t, w.Close(ctx), "close")
 }
+
+// TestRollByTime: a segment holding records rolls once it is older than
+// SegmentRollInterval, even while the writer is idle; an empty one does
+// not.
+func TestRollByTime(t *testing.T) {
+	c := startCluster(t, 3, "memory:")
+	n := openNS(t, c, func(cfg *Config) { cfg.SegmentRollInterval = 100 * time.Millisecond })
+	ctx := deadline(t, time.Minute)
+	createLog(t, n, "timed")
+	w, err := n.OpenWriter(ctx, "timed", WriterOptions{})
+	must(t, err, "open writer")
+	for i := range 3 {
+		_, err := w.Write(ctx, dlog.Record{TxID: int64(i), Payload: payload(uint64(i), 10)})
+		must(t, err, "write %d", i)
+		want := i + 2
+		waitFor(t, ctx, "time roll", func() bool {
+			segs, err := n.ListSegments(ctx, "timed")
+			must(t, err, "segments")
+			return len(segs) >= want
+		})
+	}
+	segs, err := n.ListSegments(ctx, "timed")
+	must(t, err, "segments")
+	if len(segs) != 4 || !segs[3].InProgress || segs[2].InProgress || segs[2].RecordCount != 1 {
+		t.Fatalf("segments after three timed rolls: %+v", segs)
+	}
+	must(t, w.Close(ctx), "close")
+	r, err := n.OpenReader(ctx, "timed", AtStart(), ReaderOptions{})
+	must(t, err, "open reader")
+	defer r.Close()
+	recs := readN(t, ctx, r, 3)
+	checkSequence(t, recs)
+}
