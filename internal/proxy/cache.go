@@ -353,6 +353,19 @@ func (s *Server) cacheJanitor() {
 		for _, c := range idle {
 			c.close()
 		}
+		s.pruneFailures(now)
+	}
+}
+
+// pruneFailures forgets failure records that can no longer matter (their
+// window and probation are over).
+func (s *Server) pruneFailures(now time.Time) {
+	s.owners.mu.Lock()
+	defer s.owners.mu.Unlock()
+	for k, f := range s.owners.failures {
+		if now.Sub(f.first) > s.cfg.ProbationWindow && now.After(f.probation) {
+			delete(s.owners.failures, k)
+		}
 	}
 }
 

@@ -102,7 +102,8 @@
 //   - keepRegistered: re-registers when the registration lease ends;
 //     ends with the base context;
 //   - cacheJanitor: closes tail caches without readers after
-//     CacheIdleTimeout; ends with the base context;
+//     CacheIdleTimeout and forgets stale failure (probation) records;
+//     ends with the base context;
 //   - one per log being taken over (stream.acquire), bounded by
 //     AcquireTimeout and the base context;
 //   - one per log being closed (stream.close), bounded by CloseTimeout;

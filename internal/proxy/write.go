@@ -208,8 +208,15 @@ func (st *stream) write(ctx context.Context, req *writeRequest) (res []writeResu
 			return dups, false, nil
 		}
 		res, err := st.appendLocked(req, k) // unlocks
-		if err != nil {
+		switch {
+		case err != nil && k == 0:
 			return nil, false, err
+		case err != nil:
+			// The remembered prefix stands; the rest was refused.
+			for range n - k {
+				dups = append(dups, writeResult{err: err})
+			}
+			return dups, false, nil
 		}
 		return append(dups, res...), false, nil
 	}
