@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dlog-io/dlog/internal/bugs"
+	"github.com/dlog-io/dlog/internal/checker"
 	"github.com/dlog-io/dlog/internal/nemesis"
 	"github.com/dlog-io/dlog/internal/obs"
 	"github.com/dlog-io/dlog/internal/verify"
@@ -83,6 +84,7 @@ must catch it: the run is expected to FAIL.`,
 			})
 		},
 	}
+	c.AddCommand(newVerifyCheckCmd(e))
 	f := c.Flags()
 	f.StringVar(&scenario, "scenario", "all", "scenario name, or all (see --list)")
 	f.DurationVar(&duration, "duration", 60*time.Second, "how long the nemesis runs in each run")
@@ -232,6 +234,43 @@ func verifyBinary(e *env, v verifyRun, dir string) (string, error) {
 		return nemesis.Build(e.ctx, nemesis.BuildConfig{Out: filepath.Join(dir, "bin", "dlog"), Tags: tags})
 	}
 	return os.Executable()
+}
+
+// newVerifyCheckCmd re-checks a kept run: the checker is deterministic, so
+// a kept history and drain replay the verdict exactly.
+func newVerifyCheckCmd(e *env) *cobra.Command {
+	var idempotent bool
+	c := &cobra.Command{
+		Use:   "check RUN-DIR | HISTORY [DRAIN]",
+		Short: "Check a kept run's history (and drain) again and print the checker's report",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(c *cobra.Command, args []string) error {
+			hist, drain := args[0], ""
+			if len(args) == 2 {
+				drain = args[1]
+			} else if st, err := os.Stat(hist); err == nil && st.IsDir() {
+				hist, drain = filepath.Join(args[0], "history.jsonl"), filepath.Join(args[0], "drain.jsonl")
+				if _, err := os.Stat(drain); err != nil {
+					drain = ""
+				}
+			}
+			rep, err := checker.CheckFiles(hist, drain, checker.Options{IdempotentWrites: idempotent})
+			if err != nil {
+				return err
+			}
+			if e.output == outputJSON {
+				err = writeJSON(e.stdout, rep)
+			} else {
+				err = rep.WriteTable(e.stdout)
+			}
+			if err == nil && !rep.Valid {
+				err = fmt.Errorf("verify check: %s", strings.Join(rep.Failed(), ", "))
+			}
+			return err
+		},
+	}
+	c.Flags().BoolVar(&idempotent, "idempotent", false, "the run used idempotent writes: every duplicate is a violation")
+	return c
 }
 
 func newVerifyAgentCmd(e *env) *cobra.Command {
