@@ -211,6 +211,11 @@ func (r *Run) HealAll(ctx context.Context) error {
 		}
 	}
 	wg.Wait()
+	// Every bookie back in the registry: a restarted bookie waits for its
+	// previous registration's lease to end before it registers again.
+	if !waitUntil(ctx, 30*time.Second, func() bool { return r.registered(ctx) }) {
+		errs = append(errs, errors.New("not every bookie registered again after the heal"))
+	}
 	r.mu.Lock()
 	open := make([]string, 0, len(r.mu.open))
 	for f := range r.mu.open {
@@ -222,6 +227,26 @@ func (r *Run) HealAll(ctx context.Context) error {
 		r.Stop(f)
 	}
 	return errors.Join(errs...)
+}
+
+// registered reports whether every running bookie is in the registry.
+func (r *Run) registered(ctx context.Context) bool {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	bs, _, err := r.C.Store.ListBookies(cctx)
+	if err != nil {
+		return false
+	}
+	ids := map[string]bool{}
+	for _, b := range bs {
+		ids[b.ID] = true
+	}
+	for _, b := range r.C.Bookies {
+		if b.Proc.Running() && !ids[b.ID] {
+			return false
+		}
+	}
+	return true
 }
 
 // RestartBookie restarts a stopped bookie; if it refuses to start because

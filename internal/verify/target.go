@@ -199,12 +199,21 @@ func (t *embeddedTarget) Seal(ctx context.Context, log string) error {
 // sealInHarness takes the log over in the harness (waiting for any stale
 // lock to expire), which recovers every in-progress segment, and closes
 // the writer at once.
+// It retries (a bookie may still be registering after a restart) until
+// ctx ends.
 func sealInHarness(ctx context.Context, ns *namespace.Namespace, log string) error {
-	w, err := ns.OpenWriter(ctx, log, namespace.WriterOptions{Wait: true, OwnerID: "harness-seal"})
-	if err != nil {
-		return fmt.Errorf("seal %s: %w", log, err)
+	for {
+		w, err := ns.OpenWriter(ctx, log, namespace.WriterOptions{Wait: true, OwnerID: "harness-seal"})
+		if err == nil {
+			err = w.Close(ctx)
+		}
+		if err == nil || !pause(ctx, 500*time.Millisecond) {
+			if err != nil {
+				err = fmt.Errorf("seal %s: %w", log, err)
+			}
+			return err
+		}
 	}
-	return w.Close(ctx)
 }
 
 func (t *embeddedTarget) OpenReader(ctx context.Context, log string, pos history.Position) (LogReader, error) {
