@@ -54,7 +54,7 @@ var (
 )
 
 var definite = []error{
-	ErrInvalidName, ErrInvalidArgument, ErrRecordTooLarge, ErrTxIDOutOfOrder,
+	ErrInvalidName, ErrInvalidArgument, ErrInvalidDLSN, ErrRecordTooLarge, ErrTxIDOutOfOrder,
 	ErrLogNotFound, ErrLogExists, ErrNamespaceNotFound, ErrEndOfStream, ErrOverCapacity,
 	ErrWriterActive, ErrClosed, ErrTruncated, ErrNotFound,
 }

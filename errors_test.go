@@ -17,6 +17,7 @@ func TestErrorClasses(t *testing.T) {
 		{"nil", nil, false},
 		{"too large", fmt.Errorf("write: %w", ErrRecordTooLarge), true},
 		{"txid", ErrTxIDOutOfOrder, true},
+		{"bad dlsn", fmt.Errorf("open reader: %w", ErrInvalidDLSN), true},
 		{"owned", &OwnedError{Log: "a", OwnerID: "p1", Owner: "127.0.0.1:1"}, true},
 		{"fenced", ErrFenced, false},
 		{"timeout", context.DeadlineExceeded, false},
