@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/dlog-io/dlog"
@@ -193,6 +192,5 @@ func (n *Namespace) deleteLedgers(ctx context.Context, log string, ids []int64) 
 
 // isOwnerCheck reports whether a commit failed on its ownership check.
 func isOwnerCheck(err error) bool {
-	var oe *metadata.OpError
-	return errors.As(err, &oe) && strings.HasPrefix(oe.Op, "check owner")
+	return errors.Is(err, metadata.ErrOwnershipLost)
 }

@@ -382,6 +382,9 @@ func (st *KVStore) commit(ctx context.Context, ops []Op) (int64, error) {
 	for _, op := range ops {
 		for _, c := range op.checks {
 			if err := c.explain(resp.Results[i].KVs); err != nil {
+				if c.kind == checkOwner {
+					err = fmt.Errorf("%w: %w", ErrOwnershipLost, err)
+				}
 				return 0, &OpError{Op: op.desc, Err: err}
 			}
 			i++

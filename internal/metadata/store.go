@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/dlog-io/dlog"
@@ -37,6 +38,11 @@ var (
 	ErrNotEmpty = errors.New("metadata: not empty")
 	// ErrBackwards: a subscription commit would move the position back.
 	ErrBackwards = errors.New("metadata: position would move backwards")
+	// ErrOwnershipLost: a Commit's CheckOwner op failed — the caller no
+	// longer holds the log's lock, so it must stop writing. It also
+	// matches dlog.ErrFenced (and, as every failed expectation,
+	// ErrBadVersion).
+	ErrOwnershipLost = fmt.Errorf("metadata: ownership check failed: %w", dlog.ErrFenced)
 	// ErrWatchLagged: a watcher fell too far behind (or its start revision
 	// was compacted); re-read the state and watch again.
 	ErrWatchLagged = errors.New("metadata: watch lagged; re-list")

@@ -354,6 +354,8 @@ func testCreateSegmentCommit(t *testing.T, e *env) {
 		metadata.SetMaxLSSN("ns", "l", 3, state2.MaxLSSNVersion),
 		metadata.CheckOwner("ns", "l", o))
 	mustBe(t, err, metadata.ErrBadVersion)
+	mustBe(t, err, metadata.ErrOwnershipLost)
+	mustBe(t, err, dlog.ErrFenced)
 	state3, err := st.GetLogState(ctx, "ns", "l")
 	must(t, err)
 	equal(t, "segments after refused commit", len(state3.Segments), 2)
