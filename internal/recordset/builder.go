@@ -49,6 +49,7 @@ type Builder struct {
 	body         []byte
 	count        int
 	userRecords  int
+	tagged       int
 	basePosition int64
 }
 
@@ -72,29 +73,49 @@ func (b *Builder) Reset(basePosition int64) {
 		panic(fmt.Sprintf("recordset: negative base position %d", basePosition))
 	}
 	b.body = b.body[:0]
-	b.count, b.userRecords, b.basePosition = 0, 0, basePosition
+	b.count, b.userRecords, b.tagged, b.basePosition = 0, 0, 0, basePosition
 }
 
-// Append adds a copy of the record. Errors: ErrInvalidRecord (flags),
-// ErrRecordTooLarge (payload over MaxRecordBytes: never fits), ErrSetFull
-// (fits only in an emptier set). On error the builder is unchanged.
+// Append adds a copy of the record, with its tag when r.ProducerID is
+// set. Errors: ErrInvalidRecord (flags, including FlagTagged set by the
+// caller; a tag that is too long, has a negative sequence, or is on a
+// control record), ErrRecordTooLarge (payload over MaxRecordBytes: never
+// fits), ErrSetFull (fits only in an emptier set). On error the builder is
+// unchanged.
 func (b *Builder) Append(r Record) error {
-	if !r.Flags.Valid() {
+	if !r.Flags.Valid() || r.Flags.IsTagged() {
 		return fmt.Errorf("%w: flags %#x", ErrInvalidRecord, uint8(r.Flags))
+	}
+	switch {
+	case r.ProducerID == "" && r.Sequence != 0:
+		return fmt.Errorf("%w: sequence %d without a producer id", ErrInvalidRecord, r.Sequence)
+	case r.ProducerID != "" && (len(r.ProducerID) > MaxProducerIDBytes || r.Sequence < 0 || r.Flags.IsControl()):
+		return fmt.Errorf("%w: tag %q/%d (at most %d bytes, sequence >= 0, user records only)", ErrInvalidRecord, r.ProducerID, r.Sequence, MaxProducerIDBytes)
 	}
 	if len(r.Payload) > b.cfg.MaxRecordBytes {
 		return fmt.Errorf("%w: payload of %d bytes, at most %d", ErrRecordTooLarge, len(r.Payload), b.cfg.MaxRecordBytes)
 	}
-	if len(b.body)+RecordOverhead+len(r.Payload) > b.cfg.MaxSetBytes {
-		return fmt.Errorf("%w: %d + %d bytes exceed %d", ErrSetFull, len(b.body), RecordOverhead+len(r.Payload), b.cfg.MaxSetBytes)
+	tag := TagSize(r.ProducerID)
+	if len(b.body)+RecordOverhead+len(r.Payload)+tag > b.cfg.MaxSetBytes {
+		return fmt.Errorf("%w: %d + %d bytes exceed %d", ErrSetFull, len(b.body), RecordOverhead+len(r.Payload)+tag, b.cfg.MaxSetBytes)
 	}
 	if !r.Flags.IsControl() && b.userRecords > 0 && b.basePosition > math.MaxInt64-int64(b.userRecords) {
 		return fmt.Errorf("%w: position overflow", ErrInvalidRecord)
 	}
-	b.body = append(b.body, byte(r.Flags))
+	flags := r.Flags
+	if tag > 0 {
+		flags |= FlagTagged
+	}
+	b.body = append(b.body, byte(flags))
 	b.body = binary.BigEndian.AppendUint64(b.body, uint64(r.TxID))
 	b.body = binary.BigEndian.AppendUint32(b.body, uint32(len(r.Payload)))
 	b.body = append(b.body, r.Payload...)
+	if tag > 0 {
+		b.body = append(b.body, byte(len(r.ProducerID)))
+		b.body = append(b.body, r.ProducerID...)
+		b.body = binary.BigEndian.AppendUint64(b.body, uint64(r.Sequence))
+		b.tagged++
+	}
 	b.count++
 	if !r.Flags.IsControl() {
 		b.userRecords++
@@ -142,12 +163,19 @@ func (b *Builder) AppendTo(dst []byte, codec Codec) ([]byte, error) {
 		dst = append(dst[:start+HeaderSize], b.body...)
 	}
 	dst[start+1] = byte(stored)
+	if b.tagged > 0 {
+		dst[start+1] |= codecTagged
+	}
 	binary.BigEndian.PutUint32(dst[start+18:], uint32(len(dst)-start-HeaderSize))
 	return dst, nil
 }
 
 func appendHeader(dst []byte, h Header) []byte {
-	dst = append(dst, h.Version, byte(h.Codec))
+	codec := byte(h.Codec)
+	if h.Tagged {
+		codec |= codecTagged
+	}
+	dst = append(dst, h.Version, codec)
 	dst = binary.BigEndian.AppendUint32(dst, h.Count)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(h.BasePosition))
 	dst = binary.BigEndian.AppendUint32(dst, h.UncompressedSize)

@@ -22,7 +22,8 @@ func ParseHeader(entry []byte) (Header, error) {
 	}
 	h := Header{
 		Version:          entry[0],
-		Codec:            Codec(entry[1]),
+		Codec:            Codec(entry[1] &^ codecTagged),
+		Tagged:           entry[1]&codecTagged != 0,
 		Count:            binary.BigEndian.Uint32(entry[2:]),
 		BasePosition:     int64(binary.BigEndian.Uint64(entry[6:])),
 		UncompressedSize: binary.BigEndian.Uint32(entry[14:]),
@@ -93,7 +94,7 @@ func Decode(entry []byte, maxBodyBytes int) (*Set, error) {
 		}
 	}
 	set := &Set{Header: h, Records: make([]Record, h.Count)}
-	pos, user := 0, h.BasePosition
+	pos, user, tagged := 0, h.BasePosition, 0
 	for i := range set.Records {
 		if len(body)-pos < RecordOverhead {
 			return nil, fmt.Errorf("%w: record %d of %d: header truncated at body offset %d", ErrCorrupt, i, h.Count, pos)
@@ -116,11 +117,30 @@ func Decode(entry []byte, maxBodyBytes int) (*Set, error) {
 			r.Position = user
 			user++
 		}
-		set.Records[i] = r
 		pos += int(n)
+		if flags.IsTagged() {
+			if pos >= len(body) {
+				return nil, fmt.Errorf("%w: record %d: tag truncated", ErrCorrupt, i)
+			}
+			idLen := int(body[pos])
+			if idLen == 0 || idLen > MaxProducerIDBytes || len(body)-pos-1 < idLen+8 {
+				return nil, fmt.Errorf("%w: record %d: tag with a %d-byte producer id, %d bytes left", ErrCorrupt, i, idLen, len(body)-pos-1)
+			}
+			r.ProducerID = string(body[pos+1 : pos+1+idLen])
+			r.Sequence = int64(binary.BigEndian.Uint64(body[pos+1+idLen:]))
+			if r.Sequence < 0 {
+				return nil, fmt.Errorf("%w: record %d: negative tag sequence", ErrCorrupt, i)
+			}
+			pos += 1 + idLen + 8
+			tagged++
+		}
+		set.Records[i] = r
 	}
 	if pos != len(body) {
 		return nil, fmt.Errorf("%w: %d bytes after the last record", ErrCorrupt, len(body)-pos)
+	}
+	if h.Tagged != (tagged > 0) {
+		return nil, fmt.Errorf("%w: header says tagged=%v, %d records carry a tag", ErrCorrupt, h.Tagged, tagged)
 	}
 	return set, nil
 }

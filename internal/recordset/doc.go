@@ -11,7 +11,9 @@
 //
 //	offset size field
 //	     0    1 version           1
-//	     1    1 codec             1 none, 2 lz4, 3 zstd (0 is invalid)
+//	     1    1 codec             bits 0-6: 1 none, 2 lz4, 3 zstd (0 is
+//	                              invalid); bit 7: some record carries a
+//	                              tag (see below), else 0
 //	     2    4 count             number of records, ≥ 1
 //	     6    8 base position     position in the segment of the set's
 //	                              first user record (int64, ≥ 0)
@@ -24,10 +26,21 @@
 //
 //	offset size field
 //	     0    1 flags             0x1 control, 0x2 end-of-stream (only with
-//	                              0x1); other bits must be 0
+//	                              0x1), 0x4 tagged (only without 0x1);
+//	                              other bits must be 0
 //	     1    8 txid              int64
 //	     9    4 payload length    n
 //	    13    n payload
+//
+// A tagged user record (flag 0x4) carries an idempotency tag after its
+// payload: the producer id's length L (1 byte, 1 to 128), the id (L bytes)
+// and the producer's sequence (int64, >= 0). Bit 7 of the codec byte is
+// set exactly when some record of the set is tagged, so a reader can tell
+// from the header whether a set has tags; a header and records that
+// disagree are corrupt. Sets without tagged records are byte for byte what
+// earlier versions of this package wrote, and every set they wrote
+// decodes; an earlier decoder rejects a tagged set as corrupt (unknown
+// flag or codec) instead of misreading it.
 //
 // With codec none the stored body is the body (stored size = uncompressed
 // size). With lz4 it is one LZ4 block (no frame). With zstd it is exactly

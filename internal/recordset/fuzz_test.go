@@ -14,6 +14,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(build(f, 3, c, Record{TxID: 1, Payload: []byte("hello")}, Record{Flags: FlagControl, TxID: 1},
 			Record{TxID: 2, Payload: bytes.Repeat([]byte("log line "), 20)}))
 	}
+	f.Add(build(f, 0, CodecNone, Record{TxID: 1, Payload: []byte("a"), ProducerID: "p", Sequence: 4}))
 	f.Add([]byte{})
 	f.Add(make([]byte, HeaderSize))
 	f.Fuzz(func(t *testing.T, entry []byte) {
@@ -32,7 +33,8 @@ func FuzzDecode(f *testing.F) {
 		b := mustBuilder(t, Config{MaxRecordBytes: limit - RecordOverhead, MaxSetBytes: limit})
 		b.Reset(set.BasePosition)
 		for _, r := range set.Records {
-			size += RecordOverhead + len(r.Payload)
+			size += RecordOverhead + len(r.Payload) + TagSize(r.ProducerID)
+			r.Flags &^= FlagTagged // Append derives it from the tag
 			if err := b.Append(r); err != nil {
 				t.Fatalf("re-append %+v: %v", r, err)
 			}
@@ -53,7 +55,8 @@ func FuzzDecode(f *testing.F) {
 		}
 		for i, r := range set2.Records {
 			w := set.Records[i]
-			if r.Flags != w.Flags || r.TxID != w.TxID || r.Position != w.Position || !bytes.Equal(r.Payload, w.Payload) {
+			if r.Flags != w.Flags || r.TxID != w.TxID || r.Position != w.Position || !bytes.Equal(r.Payload, w.Payload) ||
+				r.ProducerID != w.ProducerID || r.Sequence != w.Sequence {
 				t.Fatalf("record %d: %+v after re-encoding, was %+v", i, r, w)
 			}
 		}

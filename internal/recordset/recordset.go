@@ -100,15 +100,42 @@ const (
 	// FlagEndOfStream marks the end-of-stream record; it is a control
 	// record too, so it must be set together with FlagControl.
 	FlagEndOfStream Flags = 0x2
+	// FlagTagged marks a user record that carries an idempotency tag
+	// (producer id and sequence) after its payload. Builder.Append sets it
+	// from Record.ProducerID; callers never set it themselves.
+	FlagTagged Flags = 0x4
 
-	flagsDefined = FlagControl | FlagEndOfStream
+	flagsDefined = FlagControl | FlagEndOfStream | FlagTagged
 )
 
-// Valid reports whether f uses only defined bits, and end-of-stream only
-// with control.
+// Valid reports whether f uses only defined bits, end-of-stream only with
+// control, and a tag only on a user record.
 func (f Flags) Valid() bool {
-	return f&^flagsDefined == 0 && (f&FlagEndOfStream == 0 || f&FlagControl != 0)
+	return f&^flagsDefined == 0 && (f&FlagEndOfStream == 0 || f&FlagControl != 0) && (f&FlagTagged == 0 || f&FlagControl == 0)
 }
+
+// IsTagged reports whether the record carries an idempotency tag.
+func (f Flags) IsTagged() bool { return f&FlagTagged != 0 }
+
+// MaxProducerIDBytes bounds a tag's producer id (dlog.MaxProducerIDLength).
+const MaxProducerIDBytes = dlog.MaxProducerIDLength
+
+// codecTagged is the bit of the header's codec byte that says some record
+// of the set carries a tag.
+const codecTagged = 0x80
+
+// TagSize is the body bytes a record's tag takes after its payload: 0
+// without a producer id, else 1 (id length) + the id + 8 (sequence).
+func TagSize(producerID string) int {
+	if producerID == "" {
+		return 0
+	}
+	return 1 + len(producerID) + 8
+}
+
+// HasTags reports, from the header alone, whether a well-formed entry
+// holds tagged records (so readers that want tags decode only those).
+func HasTags(entry []byte) bool { return len(entry) >= HeaderSize && entry[1]&codecTagged != 0 }
 
 // IsControl reports whether the record is a control record.
 func (f Flags) IsControl() bool { return f&FlagControl != 0 }
@@ -128,12 +155,20 @@ type Record struct {
 	// the user records before it in the set); −1 for a control record.
 	// Append ignores it.
 	Position int64
+	// ProducerID and Sequence are the record's idempotency tag: Append
+	// stores them (with FlagTagged) when ProducerID is set — 1 to
+	// MaxProducerIDBytes bytes, Sequence >= 0, user records only — and
+	// Decode returns them.
+	ProducerID string
+	Sequence   int64
 }
 
 // Header is the fixed-size start of an encoded set.
 type Header struct {
-	Version          uint8
-	Codec            Codec
+	Version uint8
+	Codec   Codec
+	// Tagged is bit 7 of the codec byte: some record carries a tag.
+	Tagged           bool
 	Count            uint32 // records in the set, at least 1
 	BasePosition     int64  // position of the set's first user record
 	UncompressedSize uint32 // body size before compression
