@@ -46,7 +46,8 @@
 //	error                     class          when
 //	dlog.ErrInvalidName       definite       a bad or reserved namespace, log or subscription name
 //	dlog.ErrInvalidArgument   definite       a reserved txid, an invalid or future DLSN, a bad config,
-//	                                         a subscription commit that would move backwards
+//	                                         a subscription commit that would move backwards,
+//	                                         a bad idempotency tag (Record.ProducerID, Sequence)
 //	dlog.ErrInvalidDLSN       definite       (with ErrInvalidArgument) a DLSN that is not a position
 //	dlog.ErrRecordTooLarge    definite       a payload over MaxRecordBytes, a record set over MaxEntryBytes
 //	dlog.ErrTxIDOutOfOrder    definite       a txid below the writer's last one
@@ -65,6 +66,14 @@
 //	                                         a Write whose ctx ended
 //	dlog.ErrUnavailable       indeterminate  metadata or bookies unreachable
 //	dlog.ErrCorrupt           (reader)       data that fails its checks: the reader stops, never skips
+//
+// # Idempotency tags
+//
+// A record written with dlog.Record.ProducerID (and Sequence) stores that
+// tag with it (recordset's tagged records); readers and GetLastRecord
+// return it in dlog.ReadRecord. The log core only stores tags: the
+// service tier uses them to recognise retried writes, also after the log
+// changed owner.
 //
 // # Concurrency
 //

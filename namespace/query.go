@@ -229,6 +229,7 @@ func (n *Namespace) lastRecord(ctx context.Context, st metadata.LogState) (dlog.
 					return dlog.ReadRecord{
 						DLSN: dlog.DLSN{LSSN: s.LSSN, EntryID: e, SlotID: int64(k)}, TxID: rec.TxID,
 						SequenceID: s.StartSequenceID + rec.Position, Payload: rec.Payload,
+						ProducerID: rec.ProducerID, Sequence: rec.Sequence,
 					}, true, nil
 				}
 			}

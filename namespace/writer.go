@@ -319,8 +319,11 @@ func (w *Writer) newItem(recs []dlog.Record, eos bool) (*item, error) {
 		case r.TxID < prev:
 			return nil, fmt.Errorf("%w: record %d: txid %d after %d", dlog.ErrTxIDOutOfOrder, i, r.TxID, prev)
 		}
+		if err := checkTag(r); err != nil {
+			return nil, fmt.Errorf("record %d: %w", i, err)
+		}
 		prev = r.TxID
-		size += recordset.RecordOverhead + len(r.Payload)
+		size += recordset.RecordOverhead + len(r.Payload) + recordset.TagSize(r.ProducerID)
 	}
 	if size > cfg.MaxEntryBytes {
 		return nil, fmt.Errorf("%w: record set of %d bytes, an entry holds at most %d", dlog.ErrRecordTooLarge, size, cfg.MaxEntryBytes)
@@ -329,6 +332,27 @@ func (w *Writer) newItem(recs []dlog.Record, eos bool) (*item, error) {
 		size = recordset.RecordOverhead
 	}
 	return &item{recs: recs, eos: eos, fut: newFuture(), size: size}, nil
+}
+
+// checkTag validates a record's idempotency tag (dlog.Record): a
+// producer id of 1 to dlog.MaxProducerIDLength printable ASCII bytes and a
+// sequence >= 0, or neither.
+func checkTag(r dlog.Record) error {
+	if r.ProducerID == "" {
+		if r.Sequence != 0 {
+			return fmt.Errorf("%w: sequence %d without a producer id", dlog.ErrInvalidArgument, r.Sequence)
+		}
+		return nil
+	}
+	if len(r.ProducerID) > dlog.MaxProducerIDLength || r.Sequence < 0 {
+		return fmt.Errorf("%w: producer id of %d bytes (at most %d), sequence %d (>= 0)", dlog.ErrInvalidArgument, len(r.ProducerID), dlog.MaxProducerIDLength, r.Sequence)
+	}
+	for i := 0; i < len(r.ProducerID); i++ {
+		if c := r.ProducerID[i]; c < 0x21 || c > 0x7e {
+			return fmt.Errorf("%w: producer id has byte %#x at %d; printable ASCII only", dlog.ErrInvalidArgument, c, i)
+		}
+	}
+	return nil
 }
 
 // acceptErrLocked is why the writer refuses new writes, if it does.
@@ -479,7 +503,7 @@ func (w *Writer) sendEntryLocked() {
 				break
 			}
 			for _, r := range it.recs {
-				if err := b.Append(recordset.Record{TxID: r.TxID, Payload: r.Payload}); err != nil {
+				if err := b.Append(recordset.Record{TxID: r.TxID, Payload: r.Payload, ProducerID: r.ProducerID, Sequence: r.Sequence}); err != nil {
 					// newItem checked sizes against the same limits.
 					panic(fmt.Sprintf("namespace: record does not fit an entry: %v", err))
 				}
