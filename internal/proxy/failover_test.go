@@ -260,9 +260,6 @@ func TestFailoverKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills a child process and waits out a lease")
 	}
-	if !tagsStored {
-		t.Skip("TEMPORARY: needs the idempotency tag stored by namespace/recordset (pending)")
-	}
 	const ttl = 3 * time.Second
 	e := newEnv(t, 3, "embedded:")
 	url := strings.Join(e.store().(*metadata.KVStore).Endpoints(), ",")

@@ -10,10 +10,6 @@ import (
 	"github.com/dlog-io/dlog/client"
 )
 
-// tagsStored: the log core stores idempotency tags with records.
-// TEMPORARY until namespace and recordset carry them.
-const tagsStored = false
-
 func tagged(producer string, seq int64, payload string) dlog.Record {
 	return dlog.Record{Payload: []byte(payload), ProducerID: producer, Sequence: seq}
 }
@@ -113,9 +109,6 @@ func TestConcurrentRetries(t *testing.T) {
 // the log itself: a retry sent to another proxy after the log moved gets
 // the original position.
 func TestIdempotentAcrossOwners(t *testing.T) {
-	if !tagsStored {
-		t.Skip("TEMPORARY: needs the idempotency tag stored by namespace/recordset (pending)")
-	}
 	e := newEnv(t, 3, "memory:")
 	pa, pb := e.proxy(), e.proxy()
 	ca := newClient(t, []string{pa.AdvertiseAddr()}, func(c *client.Config) { c.DiscoveryInterval = -1 })
