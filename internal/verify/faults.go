@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/dlog-io/dlog/internal/cluster"
@@ -141,11 +139,6 @@ type detour struct {
 	proxy *cluster.Proxy
 }
 
-var detours struct {
-	sync.Mutex
-	byRun map[*Run][]detour
-}
-
 // Detour routes src's connections to bookie b through a bookie-protocol
 // proxy whose request filter is f (pass, drop or hold each message), e.g.
 // to lose exactly the fence requests of one recovery. HealAll removes it.
@@ -156,29 +149,23 @@ func (r *Run) Detour(b *Bookie, src string, f func(*bookiepb.Request) cluster.Ve
 	}
 	p.OnRequest(f)
 	b.Front.SetSourceTarget(src, p.Addr())
-	detours.Lock()
-	if detours.byRun == nil {
-		detours.byRun = map[*Run][]detour{}
-	}
-	detours.byRun[r] = append(detours.byRun[r], detour{b.Front, src, p})
-	detours.Unlock()
+	r.mu.Lock()
+	r.mu.detours = append(r.mu.detours, detour{b.Front, src, p})
+	r.mu.Unlock()
 	return nil
 }
 
 // removeDetours undoes every Detour of r.
 func (r *Run) removeDetours() {
-	detours.Lock()
-	ds := detours.byRun[r]
-	delete(detours.byRun, r)
-	detours.Unlock()
+	r.mu.Lock()
+	ds := r.mu.detours
+	r.mu.detours = nil
+	r.mu.Unlock()
 	for _, d := range ds {
 		d.front.SetSourceTarget(d.src, "")
 		d.proxy.Close()
 	}
 }
-
-// errNoOwner: a nemesis step needed an owner and found none.
-var errNoOwner = errors.New("verify: log has no owner")
 
 // openLedger returns the ledger id of log's in-progress segment, or -1.
 func (r *Run) openLedger(ctx context.Context, log string) int64 {

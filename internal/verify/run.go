@@ -118,9 +118,10 @@ type Run struct {
 	proxy *proxyTarget // target "proxy": pinned clients for takeovers
 	mu    struct {
 		sync.Mutex
-		open   map[string]bool // faults started and not healed
-		faults int
-		notes  []string
+		open    map[string]bool // faults started and not healed
+		faults  int
+		notes   []string
+		detours []detour
 	}
 }
 

@@ -134,8 +134,9 @@ func (r *Run) pickBookie(ctx context.Context, exclude ...*Bookie) *Bookie {
 	return pool[r.Rng.IntN(len(pool))]
 }
 
-// requireBugs fails when a scenario needs bug switches the harness cannot
-// set in its own process.
+// requireHarnessBugs switches bugs on in the harness's own process (for
+// bugs in code the harness runs, its readers); it fails when this binary
+// was built without the dlogbugs tag.
 func requireHarnessBugs(names []string) error {
 	for _, n := range names {
 		if !bugs.Available {
