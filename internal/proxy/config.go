@@ -152,7 +152,8 @@ type Config struct {
 	// namespace defaults except GCInterval 0: no collector).
 	Namespace namespace.Config
 	// Ledger configures the ledger client the proxy's namespaces share.
-	// Zero value: ledger.DefaultConfig().
+	// Nil: ledger.DefaultConfig() with a 1 ms ExplicitLACDelay (tailing
+	// readers see an idle log's last record that soon).
 	Ledger *ledger.Config
 
 	// Logger receives events with kebab-case keys; nil discards.

@@ -95,6 +95,7 @@ func testLedgerConfig(l *slog.Logger) ledger.Config {
 	lcfg.ReadTimeout = 5 * time.Second
 	lcfg.LongPollTimeout = 2 * time.Second
 	lcfg.MetadataTimeout = 10 * time.Second
+	lcfg.ExplicitLACDelay = time.Millisecond // as the proxy's default
 	lcfg.Logger = l
 	return lcfg
 }

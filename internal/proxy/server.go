@@ -114,6 +114,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		cleanup = append(cleanup, func() { st.Close() })
 	}
 	lcfg := ledger.DefaultConfig()
+	// Tailing readers see a record once the LAC passes it: an idle
+	// writer's ledger announces it this soon (as the namespace's own
+	// default does).
+	lcfg.ExplicitLACDelay = time.Millisecond
 	if cfg.Ledger != nil {
 		lcfg = *cfg.Ledger
 	}
