@@ -80,6 +80,14 @@ type KVStore struct {
 	log   *slog.Logger
 	owned []func() // stopped after kv on Close (an embedded server)
 
+	// holders counts the live Ownerships of this store per absolute lock
+	// key, so that a lock bound to our session but held by none of them is
+	// recognised as orphaned (see AcquireOwnership).
+	holders struct {
+		sync.Mutex
+		m map[string]int
+	}
+
 	stop      context.Context // canceled by Close: every goroutine ends
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // watches, session keepalives, ownership watchers

@@ -83,6 +83,25 @@ func (st *KVStore) AcquireOwnership(ctx context.Context, s Session, ns, log stri
 			// Re-entry by the same session and owner id.
 			return st.startOwnership(ss, ns, log, key, ownerFromPB(&holder), Version(cur.CreateRevision), resp.Revision), nil
 		}
+		if cur.Lease == ss.id && !st.held(key) {
+			// The key is bound to our own session but no Ownership of this
+			// store holds it: an earlier acquisition's transaction was
+			// applied although its caller saw an error (a deadline hit
+			// after etcd committed), or a release's delete failed. Nobody
+			// can act on it, and it would block the log for the life of
+			// the session. Delete it (if unchanged) and try again: the new
+			// lock gets a new CreateRevision, so no token of the orphan can
+			// ever pass a CheckOwner.
+			_, err := st.txn(ctx, kv.Txn{
+				If:   []kv.Cmp{{Key: key, Target: kv.TargetMod, Result: kv.Equal, Value: cur.ModRevision}},
+				Then: []kv.Op{kv.Delete(key)},
+			})
+			if err != nil {
+				return nil, fmt.Errorf("acquire %s/%s: remove orphaned lock: %w", ns, log, ss.leaseErr(err))
+			}
+			st.log.Warn("removed orphaned writer lock", "namespace", ns, "log", log, "owner-id", holder.GetId())
+			continue
+		}
 		if !wait {
 			return nil, &OwnedError{Log: ns + "/" + log, OwnerID: holder.GetId(), Owner: holder.GetAddress()}
 		}
@@ -127,6 +146,12 @@ func (st *KVStore) startOwnership(ss *session, ns, log, key string, owner OwnerI
 		st: st, s: ss, ns: ns, log: log, key: key, owner: owner, token: token,
 		lost: make(chan struct{}), stopc: make(chan struct{}), loopDone: make(chan struct{}),
 	}
+	st.holders.Lock()
+	if st.holders.m == nil {
+		st.holders.m = make(map[string]int)
+	}
+	st.holders.m[key]++
+	st.holders.Unlock()
 	st.wg.Go(func() {
 		defer close(o.loopDone)
 		o.watchLock(rev + 1)
@@ -139,8 +164,20 @@ func (o *ownership) Token() Version        { return o.token }
 func (o *ownership) SessionID() int64      { return o.s.id }
 func (o *ownership) Lost() <-chan struct{} { return o.lost }
 
+// held reports whether some live Ownership of this store holds key.
+func (st *KVStore) held(key string) bool {
+	st.holders.Lock()
+	defer st.holders.Unlock()
+	return st.holders.m[key] > 0
+}
+
 func (o *ownership) lose(reason string) {
 	o.lostOnce.Do(func() {
+		o.st.holders.Lock()
+		if o.st.holders.m[o.key]--; o.st.holders.m[o.key] <= 0 {
+			delete(o.st.holders.m, o.key)
+		}
+		o.st.holders.Unlock()
 		close(o.lost)
 		if reason != "" {
 			o.st.log.Warn("log ownership lost", "namespace", o.ns, "log", o.log, "owner-id", o.owner.ID,

@@ -2,14 +2,16 @@ package metadatatest
 
 import (
 	"context"
-
 	"errors"
-	"github.com/dlog-io/dlog/internal/metadata/kv"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/dlog-io/dlog"
 	"github.com/dlog-io/dlog/internal/metadata"
+	"github.com/dlog-io/dlog/internal/metadata/kv"
+	"github.com/dlog-io/dlog/internal/pb/metapb"
 )
 
 func setupLog(t *testing.T, st metadata.Store) {
@@ -194,3 +196,58 @@ func contextWithCancel(ctx context.Context) (context.Context, context.CancelFunc
 }
 
 func kvDelete(key string) kv.Txn { return kv.Txn{Then: []kv.Op{kv.Delete(key)}} }
+
+// testOwnershipOrphan: an acquisition whose transaction etcd applied while
+// its caller saw an error (a deadline) leaves a lock key bound to the
+// caller's session that no Ownership holds. The next acquisition through
+// that session, under any owner id, must remove it and take the log with a
+// fresh token, instead of seeing the log owned by the ghost forever.
+func testOwnershipOrphan(t *testing.T, e *env) {
+	st := e.store()
+	raw := e.kv()
+	ctx := ctxOf(t)
+	setupLog(t, st)
+	s, err := st.NewSession(ctx, 10*time.Second)
+	must(t, err)
+	defer s.Close(ctx)
+
+	lock := e.root() + "logdata/ns/l/lock"
+	ghost, err := proto.Marshal(&metapb.Owner{Id: "ghost", Address: "127.0.0.1:1"})
+	must(t, err)
+	resp, err := raw.Txn(ctx, kv.Txn{Then: []kv.Op{kv.Put(lock, ghost, s.ID()), kv.Get(lock)}})
+	must(t, err)
+	ghostToken := metadata.Version(resp.Results[1].KVs[0].CreateRevision)
+
+	// Another session sees the ghost as the owner (it is bound to a live
+	// session it knows nothing about).
+	other, err := st.NewSession(ctx, 10*time.Second)
+	must(t, err)
+	defer other.Close(ctx)
+	_, err = st.AcquireOwnership(ctx, other, "ns", "l", metadata.OwnerInfo{ID: "stranger"}, false)
+	var owned *dlog.OwnedError
+	if !errors.As(err, &owned) || owned.OwnerID != "ghost" {
+		t.Fatalf("other session: %v; want owned by ghost", err)
+	}
+
+	// The session the ghost is bound to takes the log back under a new id.
+	o, err := st.AcquireOwnership(ctx, s, "ns", "l", metadata.OwnerInfo{ID: "w2"}, false)
+	must(t, err)
+	if o.Token() == ghostToken {
+		t.Fatal("the orphan's token survived: a stale holder could pass CheckOwner")
+	}
+	state, err := st.GetLogState(ctx, "ns", "l")
+	must(t, err)
+	_, err = st.Commit(ctx, metadata.SetMaxTxID("ns", "l", 7, state.MaxTxIDVersion), metadata.CheckOwner("ns", "l", o))
+	must(t, err)
+	_, err = st.AcquireOwnership(ctx, other, "ns", "l", metadata.OwnerInfo{ID: "stranger"}, false)
+	if !errors.As(err, &owned) || owned.OwnerID != "w2" {
+		t.Fatalf("other session after adoption: %v; want owned by w2", err)
+	}
+	// A live holder is never treated as an orphan: the same session with
+	// yet another id is refused while w2 holds the lock.
+	_, err = st.AcquireOwnership(ctx, s, "ns", "l", metadata.OwnerInfo{ID: "w3"}, false)
+	if !errors.As(err, &owned) || owned.OwnerID != "w2" {
+		t.Fatalf("same session, live holder: %v; want owned by w2", err)
+	}
+	must(t, o.Release(ctx))
+}

@@ -92,6 +92,7 @@ func Run(t *testing.T, h Harness) {
 		{"OwnershipWaiting", testOwnershipWaiting},
 		{"OwnershipLostOnDelete", testOwnershipLostOnDelete},
 		{"OwnershipReentry", testOwnershipReentry},
+		{"OwnershipOrphan", testOwnershipOrphan},
 		{"Subscriptions", testSubscriptions},
 		{"WatchLogEveryChangeInOrder", testWatchLog},
 		{"WatchLedger", testWatchLedger},
