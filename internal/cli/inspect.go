@@ -619,6 +619,13 @@ func runInspect(ctx context.Context, e *env, st metadata.Store, f inspectFlags, 
 			}
 		}
 	}
+	if f.repair {
+		for i := range all {
+			if all[i].Status == "found" {
+				all[i].Status = "remains" // nothing --repair can do about it
+			}
+		}
+	}
 	p := e.printer()
 	errorsLeft, warnings := 0, 0
 	for _, fd := range all {
@@ -656,8 +663,10 @@ func runInspect(ctx context.Context, e *env, st metadata.Store, f inspectFlags, 
 }
 
 // repairLogs runs the repairs of each log: ledgers first (a completed
-// segment's ledger closed), then in-progress segments (a writer takes the
-// log and recovers them), then the log's keys by CAS on a fresh read.
+// segment's ledger closed), then the log's keys by CAS on a fresh read
+// (a writer needs a max lssn above every segment), then in-progress
+// segments (a writer takes the log and recovers them), then the keys
+// again (recovery may have deleted an empty segment).
 func repairLogs(ctx context.Context, e *env, st metadata.Store, refs []logRef, byLog map[logRef][]finding) error {
 	lc, err := newLedgerClient(ctx, st)
 	if err != nil {
@@ -665,9 +674,8 @@ func repairLogs(ctx context.Context, e *env, st metadata.Store, refs []logRef, b
 	}
 	defer lc.Close()
 	for _, r := range refs {
-		fs := byLog[r]
 		recoverSegs := false
-		for _, fd := range fs {
+		for _, fd := range byLog[r] {
 			switch fd.kind {
 			case repairRecoverLedger:
 				md, err := lc.Recover(ctx, fd.LedgerID)
@@ -679,25 +687,38 @@ func repairLogs(ctx context.Context, e *env, st metadata.Store, refs []logRef, b
 				recoverSegs = true
 			}
 		}
-		if recoverSegs {
-			if err := recoverSegments(ctx, st, lc, r); err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stderr, "  %s/%s: in-progress segments recovered\n", r.ns, r.log)
-		}
-		fresh, ls, err := inspectOne(ctx, st, r)
-		if err != nil {
+		if err := repairKeys(ctx, e, st, r); err != nil {
 			return err
 		}
-		ops := metadataRepairOps(r.ns, r.log, ls, fresh)
-		for len(ops) > 0 {
-			n := min(len(ops), metadata.MaxCommitOps)
-			if _, err := st.Commit(ctx, ops[:n]...); err != nil {
-				return fmt.Errorf("%s/%s: rewrite metadata: %w (the log changed meanwhile? run inspect again)", r.ns, r.log, err)
-			}
-			fmt.Fprintf(e.stderr, "  %s/%s: %d metadata keys rewritten\n", r.ns, r.log, n)
-			ops = ops[n:]
+		if !recoverSegs {
+			continue
 		}
+		if err := recoverSegments(ctx, st, lc, r); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "  %s/%s: in-progress segments recovered\n", r.ns, r.log)
+		if err := repairKeys(ctx, e, st, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// repairKeys inspects a log afresh and rewrites the keys its metadata
+// findings name, by CAS on the versions just read.
+func repairKeys(ctx context.Context, e *env, st metadata.Store, r logRef) error {
+	fresh, ls, err := inspectOne(ctx, st, r)
+	if err != nil {
+		return err
+	}
+	ops := metadataRepairOps(r.ns, r.log, ls, fresh)
+	for len(ops) > 0 {
+		n := min(len(ops), metadata.MaxCommitOps)
+		if _, err := st.Commit(ctx, ops[:n]...); err != nil {
+			return fmt.Errorf("%s/%s: rewrite metadata: %w (the log changed meanwhile? run inspect again)", r.ns, r.log, err)
+		}
+		fmt.Fprintf(e.stderr, "  %s/%s: %d metadata keys rewritten\n", r.ns, r.log, n)
+		ops = ops[n:]
 	}
 	return nil
 }

@@ -129,6 +129,9 @@ func newVersionCmd(e *env) *cobra.Command {
 		Short: "Print the dlog version",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if e.output == outputJSON {
+				return writeJSON(e.stdout, map[string]string{"version": Version})
+			}
 			_, err := fmt.Fprintln(e.stdout, "dlog", Version)
 			return err
 		},

@@ -219,6 +219,10 @@ func runWrite(e *env, cl *client.Client, f clientFlags, log string, in io.Reader
 		_, err := fmt.Fprintf(out, "no input: nothing written to %s\n", log)
 		return err
 	}
+	if sum.Records == 1 {
+		_, err := fmt.Fprintf(out, "wrote 1 record to %s at %s\n", log, sum.FirstDLSN)
+		return err
+	}
 	_, err := fmt.Fprintf(out, "wrote %d records to %s (%s .. %s)\n", sum.Records, log, sum.FirstDLSN, sum.LastDLSN)
 	return err
 }
