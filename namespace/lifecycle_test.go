@@ -497,7 +497,17 @@ func TestRollByTime(t *testing.T) {
 		waitFor(t, ctx, "time roll", func() bool {
 			segs, err := n.ListSegments(ctx, "timed")
 			must(t, err, "segments")
-			return len(segs) >= want
+			if len(segs) < want {
+				return false
+			}
+			// The next segment is created before the previous one is
+			// completed: wait for the completion too.
+			for _, s := range segs[:len(segs)-1] {
+				if s.InProgress {
+					return false
+				}
+			}
+			return true
 		})
 	}
 	segs, err := n.ListSegments(ctx, "timed")

@@ -13,7 +13,6 @@ import (
 	"github.com/dlog-io/dlog"
 	"github.com/dlog-io/dlog/internal/ledger"
 	"github.com/dlog-io/dlog/internal/metadata"
-	"github.com/dlog-io/dlog/internal/recordset"
 	"github.com/dlog-io/dlog/internal/segment"
 )
 
@@ -457,7 +456,6 @@ func (r *Reader) read(ctx context.Context, act segment.Action) error {
 			in[i] = segment.Entry{ID: e.ID, Payload: e.Payload}
 		}
 		recs, err := r.c.Entries(act.LSSN, in)
-		fillTags(recs, es, r.n.cfg.MaxEntryBytes)
 		for _, rec := range recs {
 			r.mRecords.Inc()
 			r.mBytes.Add(float64(len(rec.Payload)))
@@ -482,38 +480,6 @@ func (r *Reader) read(ctx context.Context, act segment.Action) error {
 		return nil
 	}
 	return rerr
-}
-
-// fillTags copies the idempotency tags of records out of the entries that
-// hold tagged records (a header bit says which, so untagged entries cost
-// nothing). recs are records of es's segment.
-func fillTags(recs []dlog.ReadRecord, es []ledger.Entry, maxBodyBytes int) {
-	var sets map[int64]*recordset.Set
-	for _, e := range es {
-		if !recordset.HasTags(e.Payload) {
-			continue
-		}
-		// The cursor decoded this entry already; an entry it accepted
-		// decodes again.
-		if set, err := recordset.Decode(e.Payload, maxBodyBytes); err == nil {
-			if sets == nil {
-				sets = make(map[int64]*recordset.Set)
-			}
-			sets[e.ID] = set
-		}
-	}
-	if sets == nil {
-		return
-	}
-	for i := range recs {
-		set := sets[recs[i].DLSN.EntryID]
-		if set == nil || recs[i].ProducerID != "" {
-			continue
-		}
-		if slot := recs[i].DLSN.SlotID; slot >= 0 && slot < int64(len(set.Records)) {
-			recs[i].ProducerID, recs[i].Sequence = set.Records[slot].ProducerID, set.Records[slot].Sequence
-		}
-	}
 }
 
 func (r *Reader) waitLAC(ctx context.Context, act segment.Action) error {

@@ -476,7 +476,8 @@ func (c *Cursor) Entries(lssn int64, entries []Entry) ([]dlog.ReadRecord, error)
 			}
 			c.lastSeq, c.last = seq, d
 			c.delivered++
-			out = append(out, dlog.ReadRecord{DLSN: d, TxID: rec.TxID, SequenceID: seq, Payload: rec.Payload})
+			out = append(out, dlog.ReadRecord{DLSN: d, TxID: rec.TxID, SequenceID: seq, Payload: rec.Payload,
+				ProducerID: rec.ProducerID, Sequence: rec.Sequence})
 		}
 	}
 	return out, nil
