@@ -35,7 +35,7 @@ func memConfig(t testing.TB, fs vfs.FS) Config {
 // written data.
 func journalDataEnd(t *testing.T, data []byte) (last, end int) {
 	t.Helper()
-	off, last := 32, -1
+	off, last := 40, -1 // after the version-2 file header
 	for off+8 <= len(data) {
 		n := int(binary.LittleEndian.Uint32(data[off:]))
 		if n == 0 {

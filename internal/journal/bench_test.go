@@ -228,7 +228,7 @@ func runRaw(f *rawFile, size, batch, total int) benchResult {
 	buf := make([]byte, 0, batch*(recordHeaderSize+size))
 	rec := make([]byte, size)
 	for range batch {
-		buf = appendRecord(buf, rec)
+		buf = appendRecord(buf, rec, 0)
 	}
 	lat := make([]time.Duration, 0, total/batch+1)
 	began := time.Now()

@@ -31,12 +31,20 @@ type Config struct {
 	// crashable in-memory FS or an errorfs wrapper.
 	FS vfs.FS
 	// FileSizeBytes is the size each journal file is preallocated to
-	// (written with zeros and fsynced before first use), so that a group's
-	// fdatasync never has to update the file size. Larger files mean fewer
-	// rolls but coarser ReleaseBefore. Default 64 MiB; at least
-	// MinFileSizeBytes and large enough for the file header plus one
-	// record of MaxRecordBytes.
+	// (written with zeros and fsynced before first use, or recycled from a
+	// released file of that size), so that a group's fdatasync never has
+	// to update the file size. Larger files mean fewer rolls but coarser
+	// ReleaseBefore. Default 64 MiB; at least MinFileSizeBytes and large
+	// enough for the file header plus one record of MaxRecordBytes.
 	FileSizeBytes int64
+	// RecycleFiles is how many released files ReleaseBefore keeps (renamed
+	// <id>.journal.free) to become later journal files instead of
+	// zero-filling new ones: a new file costs a rename rather than writing
+	// FileSizeBytes of zeros, which competes with the journal's own
+	// fdatasyncs. Released files beyond it are deleted. Default 4; 0
+	// deletes every released file. Costs up to RecycleFiles*FileSizeBytes
+	// of disk.
+	RecycleFiles int
 	// MaxRecordBytes is the largest record payload accepted. Larger
 	// appends fail with ErrRecordTooLarge without affecting others.
 	// Default 8 MiB; at most MaxRecordBytesLimit.
@@ -59,6 +67,14 @@ type Config struct {
 	// plus the group being written). Default 32 MiB; at least
 	// MaxRecordBytes plus the 8-byte record header.
 	MaxQueueBytes int
+	// OnGroupDone, if not nil, is called on the writer goroutine after the
+	// callbacks of each group whose fdatasync succeeded (of each part, when
+	// a roll splits a group), with the end position of its last record. It
+	// runs after those callbacks and before any later one, and never for
+	// records that failed. With it a caller can have its callbacks only
+	// collect records and then act on the whole group at once (one lock,
+	// one wake-up per group). Like callbacks it must be quick. Default nil.
+	OnGroupDone func(end Position)
 	// SlowSyncThreshold is the fdatasync duration above which a warning is
 	// logged. Default 1 s.
 	SlowSyncThreshold time.Duration
@@ -76,6 +92,7 @@ func DefaultConfig(dir string) Config {
 	return Config{
 		Dir:               dir,
 		FileSizeBytes:     64 << 20,
+		RecycleFiles:      4,
 		MaxRecordBytes:    8 << 20,
 		MaxGroupBytes:     512 << 10,
 		MaxGroupWait:      time.Millisecond,
@@ -95,6 +112,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("journal: config: FileSizeBytes %d below %d", c.FileSizeBytes, MinFileSizeBytes)
 	case c.FileSizeBytes < fileHeaderSize+recordHeaderSize+int64(c.MaxRecordBytes):
 		return fmt.Errorf("journal: config: FileSizeBytes %d cannot hold a record of MaxRecordBytes %d", c.FileSizeBytes, c.MaxRecordBytes)
+	case c.RecycleFiles < 0:
+		return fmt.Errorf("journal: config: RecycleFiles %d negative", c.RecycleFiles)
 	case c.MaxGroupBytes < 1:
 		return fmt.Errorf("journal: config: MaxGroupBytes %d below 1", c.MaxGroupBytes)
 	case c.MaxGroupWait < 0 || c.MaxGroupWait > MaxGroupWaitLimit:

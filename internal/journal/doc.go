@@ -49,11 +49,13 @@
 //	LOCK                     lock file (vfs.FS.Lock): one journal per directory
 //	<id>.journal             journal files; id is 16 lowercase hex digits, from 1
 //	<id>.journal.cut         files renamed aside by a Replay cut; removed by ReleaseBefore
+//	<id>.journal.free        released files kept for recycling (Config.RecycleFiles)
 //	next.journal.tmp         the next file being preallocated; removed by Open
 //
 // Files are written in increasing id order; ids may skip (after a cut) but
-// never go backwards. Each file is preallocated to Config.FileSizeBytes by
-// writing zeros (with O_DIRECT where the OS allows) and fsyncing before it
+// never go backwards. A new file is either a released one recycled (renamed
+// from <id>.journal.free to its new id, no writes: see Recycling) or
+// preallocated to Config.FileSizeBytes by writing zeros (with O_DIRECT where the OS allows) and fsyncing before it
 // is renamed into place and the directory fsynced, so a group's fdatasync
 // never changes the file size or converts unwritten extents. (Measured
 // here: fallocate-only files made group-sized fdatasyncs about twice as
@@ -64,40 +66,65 @@
 //
 // # File format
 //
-// All integers are little-endian. A file starts with a 32-byte header:
+// All integers are little-endian. A file starts with a 40-byte header
+// (format version 2, the one written):
 //
 //	offset size field
 //	0      8    magic "dlogjrnl"
-//	8      4    format version, 1
+//	8      4    format version, 2
 //	12     8    file id (matches the file name)
 //	20     8    id of the previous journal file, 0 if none
-//	28     4    CRC32C (Castagnoli) of bytes 0..27
+//	28     8    where the previous file's records end (its offset just
+//	            after its last record), 0 if unknown
+//	36     4    CRC32C (Castagnoli) of bytes 0..35
 //
-// The header is written with the file's first group; an all-zero header
-// means nothing was written yet. The previous-file id chains the files, so
-// that a missing file is detected rather than skipped.
+// Version-1 files (32-byte header: magic, version 1, file id, previous
+// id, CRC32C of bytes 0..27; record checksums unmasked, unwritten bytes
+// always zero) are still replayed, never written.
 //
-// Records follow from offset 32, back to back, without padding:
+// The header is written with the file's first group; an all-zero header,
+// or a valid header naming an id other than the file's own (a recycled
+// file's earlier life), means nothing was written yet. The previous-file id
+// chains the files, so that a missing file is detected rather than
+// skipped; the previous file's end lets replay stop exactly there rather
+// than at the first record that fails its checksum.
+//
+// Records follow the header, back to back, without padding:
 //
 //	offset size field
 //	0      4    payload length n, 1 <= n <= 2^32-1
-//	4      4    CRC32C (Castagnoli) over bytes 0..3 (the length field) then the payload
+//	4      4    CRC32C (Castagnoli) over bytes 0..3 (the length field) then
+//	            the payload, XOR the file's salt (the low 32 bits of its id)
 //	8      n    payload
 //
-// A length field of zero (the preallocated zeros) marks the end of written
-// data; everything after it in the file must be zero. A record whose length
-// runs past the end of the file or whose checksum does not match is torn or
-// corrupt. Record positions are (file id, offset of the length field); a
-// record's end position is (file id, offset + 8 + n). Each group write is
-// padded with zeros to the next 4 KiB boundary of the file (the next group
-// overwrites the padding), so that no write has to read a page first.
+// Every group write is followed by at least 8 zero bytes (a zero length
+// field: the end of written data) and then zeros to the next 4 KiB boundary
+// of the file, so that no write has to read a page first; the next group
+// overwrites them. A record whose length runs past the end of the file or
+// whose checksum does not match is torn or corrupt (or, in a recycled file,
+// a record of an earlier life: the salt differs, so it never matches).
+// Record positions are (file id, offset of the length field); a record's
+// end position is (file id, offset + 8 + n).
+//
+// # Recycling
+//
+// ReleaseBefore keeps up to Config.RecycleFiles released files of exactly
+// Config.FileSizeBytes as <id>.journal.free (the rest are deleted); a roll
+// renames the oldest into place under the new id instead of zero-filling a
+// file, because writing FileSizeBytes of zeros competes with the journal's
+// own fdatasyncs. The earlier life's bytes stay after the new records; the
+// header's id, the per-file salt and the end marker keep them from ever
+// being read as records of the new life.
 //
 // # Cuts
 //
 // Replay stops at the first of: a torn or bad record, non-zero bytes after
-// a zero length field, a bad file header, or a file whose header names a
+// a zero length field (up to the end of the file in version 1, within the
+// end marker's page in version 2), the previous-file end named by the next
+// file's header, a bad file header, or a file whose header names a
 // predecessor other than the file replayed before it. If the damage is
-// inside a file, the rest of that file is zeroed; if the file is unusable
+// inside a file, the damaged bytes are zeroed (the rest of a version-1
+// file; the end marker's page of a version-2 one); if the file is unusable
 // from its first byte, it is renamed aside whole. Later files are renamed
 // aside too (before any zeroing, so that a crash in between cannot leave a
 // clean-looking end followed by later files). Damage in from's own file

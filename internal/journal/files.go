@@ -18,6 +18,7 @@ import (
 const (
 	fileSuffix       = ".journal"
 	quarantineSuffix = ".journal.cut"
+	freeSuffix       = ".journal.free"
 	spareFileName    = "next.journal.tmp"
 	lockFileName     = "LOCK"
 	fileIDDigits     = 16
@@ -41,43 +42,58 @@ func quarantineName(id uint64) string {
 	return fmt.Sprintf("%016x%s", id, quarantineSuffix)
 }
 
-// parseFileName returns the id of a journal file (quarantined=false) or of
-// a quarantined one (quarantined=true); ok=false for any other name.
-func parseFileName(name string) (id uint64, quarantined bool, ok bool) {
+func freeName(id uint64) string {
+	return fmt.Sprintf("%016x%s", id, freeSuffix)
+}
+
+// fileKind tells journal files from the other files named after an id.
+type fileKind int
+
+const (
+	kindJournal     fileKind = iota + 1 // <id>.journal
+	kindQuarantined                     // <id>.journal.cut
+	kindFree                            // <id>.journal.free
+)
+
+// parseFileName returns the id and kind of a file named after an id;
+// ok=false for any other name.
+func parseFileName(name string) (id uint64, kind fileKind, ok bool) {
 	var stem string
 	switch {
 	case strings.HasSuffix(name, quarantineSuffix):
-		stem, quarantined = strings.TrimSuffix(name, quarantineSuffix), true
+		stem, kind = strings.TrimSuffix(name, quarantineSuffix), kindQuarantined
+	case strings.HasSuffix(name, freeSuffix):
+		stem, kind = strings.TrimSuffix(name, freeSuffix), kindFree
 	case strings.HasSuffix(name, fileSuffix):
-		stem = strings.TrimSuffix(name, fileSuffix)
+		stem, kind = strings.TrimSuffix(name, fileSuffix), kindJournal
 	default:
-		return 0, false, false
+		return 0, 0, false
 	}
 	if len(stem) != fileIDDigits || strings.ToLower(stem) != stem {
-		return 0, false, false
+		return 0, 0, false
 	}
 	id, err := strconv.ParseUint(stem, 16, 64)
 	if err != nil || id == 0 {
-		return 0, false, false
+		return 0, 0, false
 	}
-	return id, quarantined, true
+	return id, kind, true
 }
 
 // dirListing is what a journal directory holds.
 type dirListing struct {
 	files       []uint64 // journal file ids, ascending
 	quarantined []uint64 // quarantined file ids, ascending
+	free        []uint64 // released files kept for recycling, ascending
 	spare       bool     // a leftover spare file exists
 }
 
-// maxID is the largest id in use, journal or quarantined; 0 if none.
+// maxID is the largest id in use, journal, quarantined or free; 0 if none.
 func (l dirListing) maxID() uint64 {
 	var m uint64
-	if n := len(l.files); n > 0 {
-		m = l.files[n-1]
-	}
-	if n := len(l.quarantined); n > 0 {
-		m = max(m, l.quarantined[n-1])
+	for _, ids := range [][]uint64{l.files, l.quarantined, l.free} {
+		if n := len(ids); n > 0 {
+			m = max(m, ids[n-1])
+		}
 	}
 	return m
 }
@@ -93,17 +109,20 @@ func listDir(fs vfs.FS, dir string) (dirListing, error) {
 			l.spare = true
 			continue
 		}
-		id, quarantined, ok := parseFileName(name)
+		id, kind, ok := parseFileName(name)
 		switch {
 		case !ok:
-		case quarantined:
+		case kind == kindQuarantined:
 			l.quarantined = append(l.quarantined, id)
+		case kind == kindFree:
+			l.free = append(l.free, id)
 		default:
 			l.files = append(l.files, id)
 		}
 	}
 	slices.Sort(l.files)
 	slices.Sort(l.quarantined)
+	slices.Sort(l.free)
 	return l, nil
 }
 
@@ -124,6 +143,10 @@ func syncDir(fs vfs.FS, dir string) error {
 
 // errStopped aborts a spare preparation because the journal is closing.
 var errStopped = errors.New("journal: stopped")
+
+// errRecyclable aborts a spare preparation because a released file can be
+// recycled instead.
+var errRecyclable = errors.New("journal: a released file can be recycled")
 
 // writeZeros writes zeros over [from, to) of f with WriteAt. Before each
 // chunk it calls pace (if not nil) with the bytes written so far; an error
@@ -215,7 +238,7 @@ func createPreallocated(fs vfs.FS, dir string, sizeBytes int64, pace func(done i
 	if err := zeroFill(f, sizeBytes, pace); err != nil {
 		_ = f.Close()
 		_ = fs.Remove(name)
-		if errors.Is(err, errStopped) {
+		if errors.Is(err, errStopped) || errors.Is(err, errRecyclable) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("preallocate %s: %w", name, err)
@@ -269,8 +292,8 @@ func (fr *fileReader) bytes(off int64, n int) ([]byte, error) {
 	return fr.win[:n], nil
 }
 
-// record reads the record at off.
-func (fr *fileReader) record(off int64) (payload []byte, next int64, st recordStatus, err error) {
+// record reads the record at off, checking its checksum against salt.
+func (fr *fileReader) record(off int64, salt uint32) (payload []byte, next int64, st recordStatus, err error) {
 	h, err := fr.bytes(off, recordHeaderSize)
 	if err != nil {
 		return nil, 0, 0, err
@@ -283,16 +306,18 @@ func (fr *fileReader) record(off int64) (payload []byte, next int64, st recordSt
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	payload, size, st := decodeRecord(b)
+	payload, size, st := decodeRecord(b, salt)
 	return payload, off + int64(size), st, nil
 }
 
 // dataEnd returns the offset just past the last non-zero byte in
-// [from, size), or from if that range is all zeros.
-func (fr *fileReader) dataEnd(from int64) (int64, error) {
+// [from, to), or from if that range is all zeros. to is clipped to the
+// file's size.
+func (fr *fileReader) dataEnd(from, to int64) (int64, error) {
 	end := from
-	for off := from; off < fr.size; {
-		b, err := fr.bytes(off, readWindowBytes)
+	to = min(to, fr.size)
+	for off := from; off < to; {
+		b, err := fr.bytes(off, int(min(readWindowBytes, to-off)))
 		if err != nil {
 			return 0, err
 		}

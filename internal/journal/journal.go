@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,15 @@ type Journal struct {
 
 	prep preparer
 
+	// files holds the released files kept for recycling; its mutex also
+	// serialises ReleaseBefore with the writer taking one. Held across
+	// renames and directory syncs (rare: releases and rolls).
+	files struct {
+		sync.Mutex
+		free []uint64 // ids of <id>.journal.free files, ascending
+	}
+	freeCount atomic.Int64 // len(files.free), read without the lock
+
 	activeID atomic.Uint64 // file being written; 0 before Replay
 	stats    counters
 }
@@ -64,6 +74,7 @@ type counters struct {
 	groupWaitTimeouts                    atomic.Uint64 // waits that ended by MaxGroupWait
 	groupWaitNanos                       atomic.Int64  // time spent waiting
 	spareWaits                           atomic.Uint64 // rolls that waited for the next file
+	recycled                             atomic.Uint64 // files recycled (rolls and Replay)
 }
 
 // Stats are cumulative counts since Open.
@@ -77,8 +88,10 @@ type Stats struct {
 	// are their summed and largest durations.
 	Syncs              uint64
 	SyncTotal, SyncMax time.Duration
-	// Rolls counts switches to a new file.
-	Rolls uint64
+	// Rolls counts switches to a new file; Recycled counts the new files
+	// (rolls and Replay) that were released files renamed rather than
+	// zero-filled ones.
+	Rolls, Recycled uint64
 	// ReplayCut is where Replay cut the journal (the first torn or bad
 	// byte), zero if it cut nothing. ReplayCutBytes is the number of
 	// non-zero bytes it overwrote with zeros plus the sizes of the files it
@@ -127,6 +140,15 @@ func Open(cfg Config) (*Journal, error) {
 			return nil, fmt.Errorf("journal: remove spare: %w", err)
 		}
 	}
+	free := listing.free
+	for len(free) > cfg.RecycleFiles {
+		// Kept by a run with a larger RecycleFiles.
+		if err := fs.Remove(fs.PathJoin(cfg.Dir, freeName(free[0]))); err != nil {
+			_ = lock.Close()
+			return nil, fmt.Errorf("journal: remove released file: %w", err)
+		}
+		free = free[1:]
+	}
 	met, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		_ = lock.Close()
@@ -144,6 +166,8 @@ func Open(cfg Config) (*Journal, error) {
 		groupFullBytes: max(1, min(cfg.MaxGroupBytes, cfg.MaxQueueBytes/2)),
 	}
 	j.mu.cur = &batch{}
+	j.files.free = free
+	j.freeCount.Store(int64(len(free)))
 	j.prep.reqc = make(chan uint64, 1)
 	j.prep.resc = make(chan spareResult, 1)
 	j.prep.donec = make(chan struct{})
@@ -173,6 +197,7 @@ func (j *Journal) Stats() Stats {
 		SyncTotal:        time.Duration(j.stats.syncNanos.Load()),
 		SyncMax:          time.Duration(j.stats.syncMaxNanos.Load()),
 		Rolls:            j.stats.rolls.Load(),
+		Recycled:         j.stats.recycled.Load(),
 		ReplayCutBytes:   j.stats.cutBytes.Load(),
 		QuarantinedFiles: j.stats.quarantined.Load(),
 		groupWaits:       j.stats.groupWaits.Load(),
@@ -183,10 +208,14 @@ func (j *Journal) Stats() Stats {
 	return s
 }
 
-// ReleaseBefore deletes the journal files that lie wholly before pos (ids
-// below pos.File), including quarantined ones. It never deletes the file
-// being written or any later one. Call it only after everything before pos
-// is durable elsewhere (the caller's checkpoint mark was persisted).
+// ReleaseBefore releases the journal files that lie wholly before pos (ids
+// below pos.File): up to Config.RecycleFiles of them (of exactly
+// Config.FileSizeBytes) are kept, renamed <id>.journal.free, to be recycled
+// as later journal files; the rest are deleted, and so are quarantined
+// files before pos. It never releases the file being written or any later
+// one. Call it only after everything before pos is durable elsewhere (the
+// caller's checkpoint mark was persisted): a released file is never
+// replayed again.
 func (j *Journal) ReleaseBefore(pos Position) error {
 	j.mu.Lock()
 	closed, replayed := j.mu.closed, j.mu.replayed
@@ -198,23 +227,39 @@ func (j *Journal) ReleaseBefore(pos Position) error {
 		return ErrNotReplayed
 	}
 	limit := min(pos.File, j.activeID.Load())
+	j.files.Lock()
+	defer j.files.Unlock()
 	listing, err := listDir(j.fs, j.cfg.Dir)
 	if err != nil {
 		return err
 	}
-	removed := 0
+	changed := 0
 	remove := func(name string) error {
 		if err := j.fs.Remove(j.fs.PathJoin(j.cfg.Dir, name)); err != nil {
 			return fmt.Errorf("journal: release %s: %w", name, err)
 		}
-		removed++
+		changed++
 		return nil
 	}
 	for _, id := range listing.files {
-		if id < limit {
-			if err := remove(fileName(id)); err != nil {
-				return err
+		if id >= limit {
+			continue
+		}
+		path := j.fs.PathJoin(j.cfg.Dir, fileName(id))
+		if len(j.files.free) < j.cfg.RecycleFiles {
+			if info, err := j.fs.Stat(path); err == nil && info.Size() == j.cfg.FileSizeBytes {
+				if err := j.fs.Rename(path, j.fs.PathJoin(j.cfg.Dir, freeName(id))); err != nil {
+					return fmt.Errorf("journal: release %s: %w", fileName(id), err)
+				}
+				j.files.free = append(j.files.free, id)
+				slices.Sort(j.files.free)
+				j.freeCount.Store(int64(len(j.files.free)))
+				changed++
+				continue
 			}
+		}
+		if err := remove(fileName(id)); err != nil {
+			return err
 		}
 	}
 	for _, id := range listing.quarantined {
@@ -224,8 +269,13 @@ func (j *Journal) ReleaseBefore(pos Position) error {
 			}
 		}
 	}
-	if removed == 0 {
+	if changed == 0 {
 		return nil
+	}
+	// Wake a preparer that can give up now.
+	select {
+	case j.prep.progressc <- struct{}{}:
+	default:
 	}
 	// Not needed for safety (a resurrected old file is skipped by a replay
 	// from a later position), but keeps the directory state predictable.
@@ -233,6 +283,27 @@ func (j *Journal) ReleaseBefore(pos Position) error {
 		return fmt.Errorf("journal: release: %w", err)
 	}
 	return nil
+}
+
+// recycleFile renames the oldest released file to journal file id and opens
+// it, or returns nil, nil if none is kept. Its bytes are an earlier life's:
+// records masked with another salt, and a header naming a smaller id,
+// which replay reads as "nothing written yet".
+func (j *Journal) recycleFile(id uint64) (vfs.File, error) {
+	j.files.Lock()
+	defer j.files.Unlock()
+	if len(j.files.free) == 0 {
+		return nil, nil
+	}
+	old := j.files.free[0]
+	f, err := j.renameInto(j.fs.PathJoin(j.cfg.Dir, freeName(old)), id)
+	if err != nil {
+		return nil, err
+	}
+	j.files.free = j.files.free[1:]
+	j.freeCount.Store(int64(len(j.files.free)))
+	j.stats.recycled.Add(1)
+	return f, nil
 }
 
 // Close stops the journal goroutines and waits for them. The group being
@@ -272,6 +343,10 @@ func (j *Journal) Close() error {
 				errs = append(errs, r.file.Close(), j.fs.Remove(j.fs.PathJoin(j.cfg.Dir, spareFileName)))
 			}
 		default:
+		}
+		if j.w.ready != nil {
+			errs = append(errs, j.w.ready.Close(), j.fs.Remove(j.fs.PathJoin(j.cfg.Dir, spareFileName)))
+			j.w.ready = nil
 		}
 		j.met.unregister()
 		errs = append(errs, j.lock.Close())

@@ -41,14 +41,15 @@ func TestPositionOrder(t *testing.T) {
 
 func TestFileNames(t *testing.T) {
 	tests := []struct {
-		name        string
-		file        string
-		id          uint64
-		quarantined bool
-		ok          bool
+		name string
+		file string
+		id   uint64
+		kind fileKind
+		ok   bool
 	}{
-		{name: "journal", file: "00000000000000ff.journal", id: 255, ok: true},
-		{name: "quarantined", file: "0000000000000010.journal.cut", id: 16, quarantined: true, ok: true},
+		{name: "journal", file: "00000000000000ff.journal", id: 255, kind: kindJournal, ok: true},
+		{name: "quarantined", file: "0000000000000010.journal.cut", id: 16, kind: kindQuarantined, ok: true},
+		{name: "free", file: "0000000000000011.journal.free", id: 17, kind: kindFree, ok: true},
 		{name: "upper case", file: "00000000000000FF.journal"},
 		{name: "short", file: "ff.journal"},
 		{name: "zero id", file: "0000000000000000.journal"},
@@ -58,13 +59,14 @@ func TestFileNames(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			id, q, ok := parseFileName(tc.file)
+			id, kind, ok := parseFileName(tc.file)
 			must.Equal(t, tc.ok, ok)
 			if ok {
 				must.Equal(t, tc.id, id)
-				must.Equal(t, tc.quarantined, q)
+				must.Equal(t, tc.kind, kind)
 			}
 		})
 	}
 	must.Equal(t, "00000000000000ff.journal", fileName(255))
+	must.Equal(t, "00000000000000ff.journal.free", freeName(255))
 }

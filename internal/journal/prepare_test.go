@@ -71,7 +71,7 @@ func TestRollWaitsForSlowPreparation(t *testing.T) {
 		case op.Kind == errorfs.OpCreate:
 			creates.Add(1)
 		case op.Kind == errorfs.OpFileWriteAt && creates.Load() >= 2:
-			// The first file is Replay's own; block the preparer's.
+			// The first file is the first append's; block the next one.
 			blocked.Add(1)
 			<-gate
 		}
@@ -79,13 +79,15 @@ func TestRollWaitsForSlowPreparation(t *testing.T) {
 	}))
 	j, _ := openReplay(t, cfg, Position{})
 	t.Cleanup(func() { release.Do(func() { close(gate) }) }) // runs before Close
+	first := appendSeq(t, j, [][]byte{[]byte("first")})
 	waitFor(t, "the preparer to block", func() bool { return blocked.Load() > 0 })
+	waits := j.stats.spareWaits.Load()
 	var log callbackLog
 	recs := randomRecords(rand.New(rand.NewPCG(13, 13)), 200, 1000) // more than a file
 	for _, r := range recs {
 		must.NoError(t, j.Append(r, log.done(r)))
 	}
-	waitFor(t, "a roll waiting for the spare", func() bool { return j.stats.spareWaits.Load() == 1 })
+	waitFor(t, "a roll waiting for the spare", func() bool { return j.stats.spareWaits.Load() == waits+1 })
 	less(t, log.len(), len(recs), "records beyond the first file completed before the spare")
 	release.Do(func() { close(gate) })
 	waitFor(t, "all callbacks", func() bool { return log.len() == len(recs) })
@@ -93,7 +95,7 @@ func TestRollWaitsForSlowPreparation(t *testing.T) {
 		must.NoError(t, a.err)
 	}
 	must.NoError(t, j.Close())
-	requireSameRecords(t, log.snapshot(), reopenRecords(t, testConfig(t, cfg.Dir), Position{}))
+	requireSameRecords(t, append(first, log.snapshot()...), reopenRecords(t, testConfig(t, cfg.Dir), Position{}))
 }
 
 // TestCloseWhilePreparerPaces closes a journal whose preparer is waiting

@@ -107,7 +107,7 @@ func TestReplayStopsAtDamage(t *testing.T) {
 			// unsynced later block survived a crash but an earlier one did
 			// not) must not be replayed.
 			at := tp.recs[len(tp.recs)-1].next.Offset + 8 + rng.Int64N(200)
-			writeAt(t, tp.path(dir, tp.lastFile()), at, appendRecord(nil, []byte("phantom")))
+			writeAt(t, tp.path(dir, tp.lastFile()), at, appendRecord(nil, []byte("phantom"), fileSalt(fileFormatV2, tp.lastFile())))
 			return len(tp.recs)
 		}},
 		{name: "zero the middle of a record in the last file", damage: func(t *testing.T, tp template, dir string, rng *rand.Rand) int {
@@ -220,28 +220,31 @@ func TestReplaySkipsDamageBeforeFrom(t *testing.T) {
 	must.Zero(t, j.Stats().ReplayCutBytes)
 	more := appendSeq(t, j, [][]byte{[]byte("after")})
 	must.NoError(t, j.Close())
-	must.Equal(t, append(slices.Clone(tp.recs[k+4:]), replayed{pos: got[len(got)-1].next, next: more[0].end, data: []byte("after")}),
+	// Appends after a replay go into a new file.
+	must.Equal(t, append(slices.Clone(tp.recs[k+4:]), replayed{pos: Position{File: more[0].end.File, Offset: fileHeaderSize}, next: more[0].end, data: []byte("after")}),
 		reopenRecords(t, cfg, from))
+	less(t, got[len(got)-1].next.File, more[0].end.File)
 }
 
 func TestReplayQuarantinesLaterFiles(t *testing.T) {
 	tp := buildTemplate(t, 300)
 	files := tp.files()
+	next := files[len(files)-1] + 1 // appends after a replay go to a new file
 	tests := []struct {
 		name           string
 		damage         func(dir string) (survivors int)
-		wantFiles      []uint64 // journal files left
+		wantFiles      []uint64 // journal files left (the next append makes a new one)
 		wantQuarantine []uint64
-		appendInto     uint64 // file the next append goes to
+		wantCut        bool // the cut is at the first lost record
 	}{
 		{
-			name: "record in the second file: zero the rest of it, rename later files",
+			name: "record in the second file: zero it, rename later files",
 			damage: func(dir string) int {
 				k := tp.recordsIn(files[1])[2]
 				zeroMiddle(t, tp.path(dir, files[1]), tp.recs[k])
 				return k
 			},
-			wantFiles: files[:2], wantQuarantine: files[2:], appendInto: files[1],
+			wantFiles: files[:2], wantQuarantine: files[2:], wantCut: true,
 		},
 		{
 			name: "header of the second file: rename it and later files, keep its bytes",
@@ -249,7 +252,7 @@ func TestReplayQuarantinesLaterFiles(t *testing.T) {
 				flipBit(t, tp.path(dir, files[1]), 13, 2)
 				return tp.recordsIn(files[1])[0]
 			},
-			wantFiles: files[:1], wantQuarantine: files[1:], appendInto: files[0],
+			wantFiles: files[:1], wantQuarantine: files[1:],
 		},
 		{
 			name: "header of the first file: nothing survives, appends go to a new file",
@@ -257,7 +260,7 @@ func TestReplayQuarantinesLaterFiles(t *testing.T) {
 				flipBit(t, tp.path(dir, files[0]), 0, 0)
 				return 0
 			},
-			wantFiles: []uint64{files[len(files)-1] + 1}, wantQuarantine: files, appendInto: files[len(files)-1] + 1,
+			wantFiles: nil, wantQuarantine: files,
 		},
 	}
 	for _, tc := range tests {
@@ -272,14 +275,14 @@ func TestReplayQuarantinesLaterFiles(t *testing.T) {
 			}
 			st := j.Stats()
 			must.Equal(t, int64(len(tc.wantQuarantine)), st.QuarantinedFiles)
-			if k < len(tp.recs) && tp.recs[k].pos.Offset > fileHeaderSize && tc.appendInto == tp.recs[k].pos.File {
+			if tc.wantCut {
 				must.Equal(t, tp.recs[k].pos, st.ReplayCut)
 			}
 			l := journalFiles(t, vfs.Default, dir)
 			must.Equal(t, tc.wantFiles, l.files)
 			must.Equal(t, tc.wantQuarantine, l.quarantined)
 			more := appendSeq(t, j, [][]byte{[]byte("x")})
-			must.Equal(t, tc.appendInto, more[0].end.File)
+			must.Equal(t, next, more[0].end.File)
 			for _, id := range tc.wantQuarantine {
 				// Renamed, not zeroed: the bytes are kept for inspection.
 				orig, err := os.ReadFile(tp.path(tp.dir, id))

@@ -38,17 +38,24 @@ const maxRecycledBatchBytes = 4 << 20
 // goroutine has exited).
 type writer struct {
 	file          vfs.File
-	id            uint64 // id of file
+	id            uint64 // id of file; its records are masked with uint32(id)
 	prev          uint64 // id of the file before it, for its header
+	prevEnd       int64  // where prev's records end, for the header; 0 if unknown
 	off           int64  // next write offset in file
 	capacity      int64  // file size: no write goes past it
 	headerPending bool   // off == 0 and the header is not written yet
 	maxID         uint64 // largest file id ever used in the directory
 
-	spareRequested bool   // a request to the preparer is outstanding
-	spareGen       uint64 // number of the last request to the preparer
-	recent         [2]int // record counts of the last two groups
-	free           *batch // a spent batch kept for reuse
+	// reuse, before the first file after Replay exists (file is nil), is
+	// an empty file to rename into it; "" if none.
+	reuse string
+
+	spareRequested bool     // a request to the preparer is outstanding
+	spareGen       uint64   // number of the last request to the preparer
+	ready          vfs.File // a prepared spare taken from the preparer, not yet used
+	recent         [2]int   // record counts of the last two groups
+	free           *batch   // a spent batch kept for reuse
+	scratch        []byte   // assembles the writes that need a copy (file header, split group)
 	timer          *time.Timer
 }
 
@@ -283,9 +290,9 @@ func (j *Journal) recycle(b *batch) {
 }
 
 // commit writes b, rolling to new files as needed, fdatasyncs, and runs the
-// callbacks. A group that does not fit in the current file is split at a
-// record boundary; each part gets its own write and fdatasync, and its
-// callbacks run as soon as its sync returned.
+// callbacks, then Config.OnGroupDone. A group that does not fit in the
+// current file is split at a record boundary; each part gets its own write
+// and fdatasync, and its callbacks run as soon as its sync returned.
 func (j *Journal) commit(b *batch) {
 	j.stats.groups.Add(1)
 	j.met.groupRecords.Observe(float64(len(b.recs)))
@@ -307,61 +314,87 @@ func (j *Journal) commit(b *batch) {
 			}
 			continue
 		}
-		seg := b.buf[bufStart:b.recs[k-1].end]
-		if k == len(b.recs) {
-			seg = j.padToPage(b, seg)
-		}
-		base, op, err := j.writeAndSync(seg, b.recs[k-1].end-bufStart)
+		used := b.recs[k-1].end - bufStart
+		// Appenders framed the records unmasked: they could not know
+		// which file each would land in.
+		maskRecords(b.buf[bufStart:bufStart+used], fileSalt(fileFormatV2, j.w.id))
+		data, at := j.segment(b, bufStart, used)
+		base, op, err := j.writeAndSync(data, at, used)
 		if err != nil {
 			j.failGroup(b, start, op, err)
 			return
 		}
 		// Count before the callbacks, so that Stats covers every ack.
 		j.stats.records.Add(uint64(k - start))
-		used := b.recs[k-1].end - bufStart
 		j.stats.bytes.Add(uint64(used))
 		j.met.records.Add(float64(k - start))
 		j.met.bytes.Add(float64(used))
 		for i := start; i < k; i++ {
 			b.recs[i].done(Position{File: j.w.id, Offset: base + int64(b.recs[i].end-bufStart)}, nil)
 		}
+		if j.cfg.OnGroupDone != nil {
+			j.cfg.OnGroupDone(Position{File: j.w.id, Offset: j.w.off})
+		}
 		bufStart, start = b.recs[k-1].end, k
 	}
 }
 
-// padToPage extends seg, the tail of b.buf, with zeros so that its write
-// ends on a page boundary of the file (or at the file's end). The padding
-// lies where the next group will go and is zero there anyway; writing it
-// means the page cache holds every page the next write touches, so no write
-// has to read a page from disk first (files are zero-filled with O_DIRECT).
-func (j *Journal) padToPage(b *batch, seg []byte) []byte {
-	end := j.w.off + int64(len(seg))
-	if j.w.headerPending {
-		end += fileHeaderSize
+// padBytes is how many zeros follow records that end at file offset end:
+// at least endMarkerBytes (a zero length field where the records end, so
+// that a recycled file's earlier life never reads as their continuation),
+// then up to the next page boundary, so that the next write, which starts
+// in this page, never has to read a page first (files are zero-filled with
+// O_DIRECT, and recycled files' pages may have left the cache). Never past
+// the end of the file.
+func (j *Journal) padBytes(end int64) int64 {
+	pad := (pageBytes - end%pageBytes) % pageBytes
+	if pad < endMarkerBytes {
+		pad += pageBytes
 	}
-	pad := min((pageBytes-end%pageBytes)%pageBytes, j.w.capacity-end)
-	if pad <= 0 {
-		return seg
-	}
-	b.buf = append(b.buf, make([]byte, pad)...)
-	return b.buf[len(b.buf)-len(seg)-int(pad):]
+	return min(pad, j.w.capacity-end)
 }
 
-// writeAndSync writes seg at the current offset (after the file header if
-// it is pending) and fdatasyncs. Only the first used bytes of seg are
-// records; the rest is zero padding that the next write overwrites. It
-// returns the offset seg was written at, or the failing operation and its
-// error.
-func (j *Journal) writeAndSync(seg []byte, used int) (base int64, op string, err error) {
-	f := j.w.file
-	base = j.w.off
+// segment returns one write: the file header if it is pending, the used
+// bytes of b.buf from bufStart (framed records), and padBytes of zeros;
+// and the file offset to write it at. The zeros are appended to b.buf in
+// place when the records are its tail and no header is pending (the common
+// case); otherwise (a file's first write, or the first part of a group
+// split by a roll) the write is assembled in the scratch buffer.
+func (j *Journal) segment(b *batch, bufStart, used int) (data []byte, at int64) {
+	recs := b.buf[bufStart : bufStart+used]
+	if !j.w.headerPending && bufStart+used == len(b.buf) {
+		pad := j.padBytes(j.w.off + int64(used))
+		b.buf = append(b.buf, make([]byte, pad)...)
+		return b.buf[bufStart:], j.w.off
+	}
+	at, end := j.w.off, j.w.off+int64(used)
+	buf := j.w.scratch[:0]
 	if j.w.headerPending {
-		if _, err := f.WriteAt(fileHeader{id: j.w.id, prev: j.w.prev}.encode(), 0); err != nil {
-			return 0, "write", err
-		}
+		at, end = 0, fileHeaderSize+int64(used)
+		buf = append(buf, fileHeader{id: j.w.id, prev: j.w.prev, prevEnd: j.w.prevEnd}.encode()...)
+	}
+	buf = append(buf, recs...)
+	buf = append(buf, make([]byte, j.padBytes(end))...)
+	if cap(buf) <= maxRecycledBatchBytes {
+		j.w.scratch = buf
+	} else {
+		j.w.scratch = nil
+	}
+	return buf, at
+}
+
+// writeAndSync writes data at file offset at and fdatasyncs. data is the
+// pending file header (when at is 0 and one is pending), then used bytes of
+// records, then zero padding that the next write overwrites. It returns
+// the offset the records were written at, or the failing operation and its
+// error.
+func (j *Journal) writeAndSync(data []byte, at int64, used int) (base int64, op string, err error) {
+	f := j.w.file
+	base = at
+	if j.w.headerPending {
 		base = fileHeaderSize
 	}
-	if _, err := f.WriteAt(seg, base); err != nil {
+	if _, err := f.WriteAt(data, at); err != nil {
 		return 0, "write", err
 	}
 	start := time.Now()
@@ -377,7 +410,7 @@ func (j *Journal) writeAndSync(seg []byte, used int) (base int64, op string, err
 	}
 	j.met.syncSeconds.Observe(took.Seconds())
 	if took > j.cfg.SlowSyncThreshold {
-		j.log.Warn("journal: slow fdatasync", "file-id", j.w.id, "bytes", len(seg), "took", took)
+		j.log.Warn("journal: slow fdatasync", "file-id", j.w.id, "bytes", len(data), "took", took)
 	}
 	if err != nil {
 		return 0, "sync", err
@@ -417,43 +450,86 @@ func (j *Journal) failGroup(b *batch, from int, op string, err error) {
 	pending.fail(0, failed)
 }
 
-// roll switches to a new preallocated file. The current file needs no
-// sync: every group was fdatasynced, and its size never changed.
+// roll switches to a new file: a released one recycled, or a preallocated
+// one. The current file needs no sync: every group was fdatasynced, and its
+// size never changed. The new file's header, written with its first group,
+// names this file and where its records end. The first roll after Replay
+// makes the file Replay planned (file is nil until then).
 func (j *Journal) roll() error {
-	f, err := j.takeSpare()
-	if err != nil {
-		return err
+	id, prev, prevEnd := j.w.maxID+1, j.w.id, j.w.off
+	if j.w.file == nil {
+		id, prev, prevEnd = j.w.id, j.w.prev, j.w.prevEnd
 	}
-	id := j.w.maxID + 1
-	if f, err = j.installSpare(f, id); err != nil {
+	f, err := j.nextFile(id)
+	if err != nil {
 		return err
 	}
 	old := j.w.file
 	j.w = writer{
-		file: f, id: id, prev: j.w.id, capacity: j.cfg.FileSizeBytes, headerPending: true, maxID: id,
-		spareGen: j.w.spareGen, recent: j.w.recent, free: j.w.free, timer: j.w.timer,
+		file: f, id: id, prev: prev, prevEnd: prevEnd, capacity: j.cfg.FileSizeBytes, headerPending: true, maxID: id,
+		spareRequested: j.w.spareRequested, spareGen: j.w.spareGen, ready: j.w.ready,
+		recent: j.w.recent, free: j.w.free, scratch: j.w.scratch, timer: j.w.timer,
 	}
 	j.activeID.Store(id)
-	j.stats.rolls.Add(1)
-	if err := old.Close(); err != nil {
-		j.log.Warn("journal: close rolled file", "file-id", j.w.prev, "err", err)
+	if old != nil {
+		j.stats.rolls.Add(1)
+		if err := old.Close(); err != nil {
+			j.log.Warn("journal: close rolled file", "file-id", prev, "err", err)
+		}
 	}
-	j.requestSpare()
+	j.maybeRequestSpare()
 	return nil
+}
+
+// nextFile returns the file to roll to, named for id: the empty file
+// Replay found, or a released file, recycled (no zero-fill), else the spare
+// the preparer made, else one made now.
+func (j *Journal) nextFile(id uint64) (vfs.File, error) {
+	if path := j.w.reuse; path != "" {
+		j.w.reuse = ""
+		j.stats.recycled.Add(1)
+		return j.renameInto(path, id)
+	}
+	if f, err := j.recycleFile(id); f != nil || err != nil {
+		return f, err
+	}
+	spare := j.w.ready
+	j.w.ready = nil
+	if spare == nil {
+		var err error
+		spare, err = j.takeSpare()
+		if errors.Is(err, errRecyclable) {
+			// The preparer gave up because a file was released meanwhile.
+			if f, err := j.recycleFile(id); f != nil || err != nil {
+				return f, err
+			}
+			spare, err = createPreallocated(j.fs, j.cfg.Dir, j.cfg.FileSizeBytes, j.stopping)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return j.installSpare(spare, id)
 }
 
 // installSpare renames the prepared spare file (whose handle is spare) to
 // the journal file id, makes the name durable, and reopens it under its
 // name. It closes spare in every case.
 func (j *Journal) installSpare(spare vfs.File, id uint64) (vfs.File, error) {
-	from := j.fs.PathJoin(j.cfg.Dir, spareFileName)
-	to := j.fs.PathJoin(j.cfg.Dir, fileName(id))
-	err := j.fs.Rename(from, to)
-	if cerr := spare.Close(); err == nil {
-		err = cerr
-	}
+	err := spare.Close()
 	if err != nil {
-		return nil, fmt.Errorf("rename %s to %s: %w", from, to, err)
+		return nil, fmt.Errorf("close spare: %w", err)
+	}
+	return j.renameInto(j.fs.PathJoin(j.cfg.Dir, spareFileName), id)
+}
+
+// renameInto renames the file at path to journal file id, makes the name
+// durable (so that no synced write into it can end up under the old name)
+// and opens it for writing.
+func (j *Journal) renameInto(path string, id uint64) (vfs.File, error) {
+	to := j.fs.PathJoin(j.cfg.Dir, fileName(id))
+	if err := j.fs.Rename(path, to); err != nil {
+		return nil, fmt.Errorf("rename %s to %s: %w", path, to, err)
 	}
 	if err := syncDir(j.fs, j.cfg.Dir); err != nil {
 		return nil, err
