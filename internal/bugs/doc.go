@@ -17,6 +17,14 @@
 //	reader-past-lac              a tailing reader serves entries beyond the LAC
 //	io-error-as-no-entry         bookie answers NO_ENTRY for an I/O or checksum
 //	                             error (BookKeeper #2908)
+//
+// Failpoints (failpoint.go) are different: faults of the process's own
+// I/O that a correct system must survive, not bugs. WrapFS, called where a
+// bookie sets up its file system, wraps it with the failpoints of
+// DLOG_FAILPOINTS (dlogbugs builds only), e.g.
+// DLOG_FAILPOINTS=journal-fsync-eio-after=200 makes every journal fsync
+// after the 200th fail with EIO. It announces itself on stderr, so that
+// a scenario can check that the failpoint is wired and fired.
 package bugs
 
 // Names of the switches, as used by Set and DLOG_BUGS.

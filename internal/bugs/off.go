@@ -2,7 +2,11 @@
 
 package bugs
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
 
 // Available reports whether this binary was built with the dlogbugs tag.
 const Available = false
@@ -14,3 +18,7 @@ func On(string) bool { return false }
 func Set(name string, on bool) error {
 	return errors.New("bugs: binary built without the dlogbugs tag")
 }
+
+// WrapFS returns fs: failpoints (DLOG_FAILPOINTS) exist only in binaries
+// built with the dlogbugs tag.
+func WrapFS(fs vfs.FS) vfs.FS { return fs }

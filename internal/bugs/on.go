@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Available reports whether this binary was built with the dlogbugs tag.
@@ -18,7 +20,15 @@ var (
 	set = map[string]bool{}
 )
 
+// failpoints are the failpoints of this process, from DLOG_FAILPOINTS.
+var failpoints = Failpoints{JournalFsyncEIOAfter: -1}
+
 func init() {
+	fp, err := ParseFailpoints(os.Getenv(FailpointsEnv))
+	if err != nil {
+		panic(err)
+	}
+	failpoints = fp
 	for _, n := range strings.Split(os.Getenv("DLOG_BUGS"), ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			if err := Set(n, true); err != nil {
@@ -44,4 +54,16 @@ func Set(name string, on bool) error {
 	defer mu.Unlock()
 	set[name] = on
 	return nil
+}
+
+// WrapFS wraps fs with the failpoints of DLOG_FAILPOINTS (see Failpoints),
+// announcing each on stderr (FailpointArmedMarker, then
+// FailpointFiredMarker when it first fires); without failpoints it returns
+// fs. A bookie calls it where it sets up its file system.
+func WrapFS(fs vfs.FS) vfs.FS {
+	if failpoints.JournalFsyncEIOAfter < 0 {
+		return fs
+	}
+	fmt.Fprintf(os.Stderr, "%s %s-after=%d (pid %d)\n", FailpointArmedMarker, JournalFsyncEIO, failpoints.JournalFsyncEIOAfter, os.Getpid())
+	return FsyncEIOFS(fs, failpoints.JournalFsyncEIOAfter, nil, os.Stderr)
 }
