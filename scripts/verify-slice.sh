@@ -24,6 +24,9 @@ cleanup() { rm -rf "$work"; }
 trap cleanup EXIT
 
 go build -o "$work/dlog" ./cmd/dlog
+# Scenarios that inject faults through failpoints (fsync-eio) run a build
+# with the dlogbugs tag; its bug switches stay off.
+go build -tags dlogbugs -o "$work/dlog-failpoints" ./cmd/dlog
 
 mapfile -t all < <("$work/dlog" verify --list -o json | grep -o '"scenario":"[^"]*"' | cut -d'"' -f4 | sort)
 n=${#all[@]}
@@ -51,4 +54,4 @@ keep=${DLOG_VERIFY_KEEP:-${TMPDIR:-/tmp}/dlog-verify-failed}
 
 echo "verify-slice $slice: $chosen (target $target, $duration each)"
 "$work/dlog" verify --scenario "$chosen" --duration "$duration" --target "$target" \
-  --bin "$work/dlog" --dir "$work/runs" --keep "$keep"
+  --bin "$work/dlog" --failpoint-bin "$work/dlog-failpoints" --dir "$work/runs" --keep "$keep"

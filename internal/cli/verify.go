@@ -23,12 +23,12 @@ func init() { commands = append(commands, newVerifyCmd, newVerifyAgentCmd) }
 
 func newVerifyCmd(e *env) *cobra.Command {
 	var (
-		scenario, keep, dir, bin, logLevel, target string
-		bugList                                    []string
-		duration                                   time.Duration
-		runs                                       int
-		seed                                       uint64
-		build, keepAll, list, idempotent           bool
+		scenario, keep, dir, bin, fpBin, logLevel, target string
+		bugList                                           []string
+		duration                                          time.Duration
+		runs                                              int
+		seed                                              uint64
+		build, keepAll, list, idempotent                  bool
 	)
 	c := &cobra.Command{
 		Use:   "verify [--scenario NAME|all] [--duration 60s] [--runs N] [--seed S] [--keep DIR] [--bug NAME]",
@@ -80,7 +80,7 @@ must catch it: the run is expected to FAIL.`,
 			return runVerify(e, verifyRun{
 				target: target, idempotent: idempotent,
 				scenarios: scs, duration: duration, runs: runs, seed: seed, keep: keep, dir: dir,
-				bin: bin, build: build, keepAll: keepAll, bugs: bugList, logger: logger,
+				bin: bin, failpointBin: fpBin, build: build, keepAll: keepAll, bugs: bugList, logger: logger,
 			})
 		},
 	}
@@ -95,6 +95,7 @@ must catch it: the run is expected to FAIL.`,
 	f.StringVar(&dir, "dir", "", "work directory (default: a new temporary directory)")
 	f.StringSliceVar(&bugList, "bug", nil, "switch a seeded bug on (repeatable): "+strings.Join(bugs.All, ", "))
 	f.StringVar(&bin, "bin", "", "dlog binary the cluster runs (default: this binary, or a build with -tags dlogbugs for --bug)")
+	f.StringVar(&fpBin, "failpoint-bin", "", "dlog binary for scenarios that inject faults through failpoints, built with -tags dlogbugs (default: --bin, else this binary if built with the tag, else a build with the tag)")
 	f.BoolVar(&build, "build", false, "build ./cmd/dlog from the module in the working directory instead of using this binary")
 	f.BoolVar(&list, "list", false, "list the scenarios and exit")
 	f.StringVar(&logLevel, "log-level", "warn", "harness log level (info shows every fault and process start)")
@@ -137,6 +138,7 @@ type verifyRun struct {
 	runs           int
 	seed           uint64
 	keep, dir, bin string
+	failpointBin   string
 	build, keepAll bool
 	bugs           []string
 	logger         *slog.Logger
@@ -158,9 +160,17 @@ func runVerify(e *env, v verifyRun) error {
 	if err != nil {
 		return err
 	}
+	fpBin, err := failpointBinary(e, v, dir, bin)
+	if err != nil {
+		return err
+	}
 	var results [][]*verify.RunResult
 	failed := false
 	for _, sc := range v.scenarios {
+		scBin := bin
+		if sc.Failpoints {
+			scBin = fpBin
+		}
 		var rs []*verify.RunResult
 		for i := range v.runs {
 			if e.ctx.Err() != nil {
@@ -174,7 +184,7 @@ func runVerify(e *env, v verifyRun) error {
 			_ = os.RemoveAll(runDir)
 			fmt.Fprintf(e.stderr, "verify: %s run %d/%d (%v, target %s) in %s\n", sc.Name, i+1, v.runs, v.duration, v.target, runDir)
 			res := verify.Execute(e.ctx, verify.RunConfig{
-				Scenario: sc, Binary: bin, Dir: runDir, Duration: v.duration, Seed: seed, Bugs: v.bugs, Logger: v.logger,
+				Scenario: sc, Binary: scBin, Dir: runDir, Duration: v.duration, Seed: seed, Bugs: v.bugs, Logger: v.logger,
 				Target: v.target, Idempotent: v.idempotent,
 			})
 			fmt.Fprintf(e.stderr, "verify: %s run %d: %s\n", sc.Name, i+1, verify.RunLine(res))
@@ -234,6 +244,28 @@ func verifyBinary(e *env, v verifyRun, dir string) (string, error) {
 		return nemesis.Build(e.ctx, nemesis.BuildConfig{Out: filepath.Join(dir, "bin", "dlog"), Tags: tags})
 	}
 	return os.Executable()
+}
+
+// failpointBinary picks the binary of scenarios that need failpoints
+// (Scenario.Failpoints): --failpoint-bin, else --bin, else bin when this
+// binary has the dlogbugs tag, else a build with it (only when such a
+// scenario is chosen). A binary without failpoints fails those scenarios
+// loudly (verify.ErrFaultNotInjected), never silently.
+func failpointBinary(e *env, v verifyRun, dir, bin string) (string, error) {
+	need := false
+	for _, sc := range v.scenarios {
+		need = need || sc.Failpoints
+	}
+	switch {
+	case !need:
+		return bin, nil
+	case v.failpointBin != "":
+		return v.failpointBin, nil
+	case v.bin != "" || bugs.Available || len(v.bugs) > 0:
+		return bin, nil
+	}
+	fmt.Fprintf(e.stderr, "verify: building ./cmd/dlog (tags [dlogbugs]) for failpoint scenarios\n")
+	return nemesis.Build(e.ctx, nemesis.BuildConfig{Out: filepath.Join(dir, "bin", "dlog-failpoints"), Tags: []string{"dlogbugs"}})
 }
 
 // newVerifyCheckCmd re-checks a kept run: the checker is deterministic, so

@@ -62,6 +62,9 @@ type ClusterConfig struct {
 	// flags for bookie i only.
 	BookieArgs    []string
 	BookieArgsFor func(i int) []string
+	// BookieEnvFor adds environment variables (e.g. DLOG_FAILPOINTS) to
+	// bookie i's process, on every start.
+	BookieEnvFor func(i int) []string
 	// AgentAddTimeout bounds one add of an agent to one bookie (0: library
 	// default, 5 s). Scenarios that delay links raise it so that slowness
 	// is not taken for failure.
@@ -331,7 +334,11 @@ func (c *Cluster) bookieSpec(b *Bookie, name string) nemesis.Spec {
 	if c.cfg.BookieArgsFor != nil {
 		args = append(args, c.cfg.BookieArgsFor(i)...)
 	}
-	return nemesis.Spec{Name: name, Args: args, DataDirs: []string{b.Dir}}
+	var env []string
+	if c.cfg.BookieEnvFor != nil {
+		env = c.cfg.BookieEnvFor(i)
+	}
+	return nemesis.Spec{Name: name, Args: args, Env: env, DataDirs: []string{b.Dir}}
 }
 
 func (c *Cluster) startBookies(ctx context.Context) error {

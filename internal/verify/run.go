@@ -407,6 +407,12 @@ func execute(ctx context.Context, cfg RunConfig, logger *slog.Logger, res *RunRe
 	if nerr != nil && !errors.Is(nerr, context.DeadlineExceeded) && !errors.Is(nerr, context.Canceled) {
 		r.Note("nemesis error: %v", nerr)
 	}
+	if errors.Is(nerr, ErrFaultNotInjected) {
+		w.StopWriters()
+		w.StopReaders()
+		mw.stop()
+		return nerr
+	}
 	hctx, hcancel := context.WithTimeout(ctx, healTimeout)
 	herr := r.HealAll(hctx)
 	hcancel()

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -28,7 +29,18 @@ type Scenario struct {
 	// HarnessBug: the bug lives in code the harness process runs itself
 	// (the readers), so the harness must be built with -tags dlogbugs too.
 	HarnessBug bool
+	// Failpoints: the scenario injects faults through failpoints
+	// (bugs.WrapFS, DLOG_FAILPOINTS), so the cluster's binary must be
+	// built with -tags dlogbugs, and the bookie must call bugs.WrapFS. The
+	// nemesis checks both and fails the run (ErrFaultNotInjected) when the
+	// failpoint does not fire.
+	Failpoints bool
 }
+
+// ErrFaultNotInjected is returned (wrapped) by a nemesis that could not
+// inject its fault at all, e.g. a failpoint that is not wired into the
+// binary. The run then fails instead of passing without testing anything.
+var ErrFaultNotInjected = errors.New("verify: fault not injected")
 
 var registry = map[string]*Scenario{}
 

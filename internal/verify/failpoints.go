@@ -1,0 +1,158 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/dlog-io/dlog/internal/bugs"
+)
+
+// fsyncEIOAfter is how many journal fsyncs of the faulty bookie succeed
+// after each of its starts before every further one fails with EIO.
+const fsyncEIOAfter = 1000
+
+var _ = register(&Scenario{
+	Name: "fsync-eio",
+	Summary: "failpoint: one bookie's journal fsyncs fail with EIO after " + strconv.Itoa(fsyncEIOAfter) +
+		" (DLOG_FAILPOINTS); it must go read-only without acknowledging the failed writes; it is restarted and " +
+		"fails again; another bookie is killed now and then",
+	Guarantees: "G1 (an add is acknowledged only once fsynced on Qa bookies), G4, G8 (ensembles move away)",
+	Failpoints: true,
+	Cluster: func(c *ClusterConfig) {
+		c.Bookies = 4
+		c.BookieEnvFor = func(i int) []string {
+			if i != 0 {
+				return nil
+			}
+			return []string{fmt.Sprintf("%s=%s-after=%d", bugs.FailpointsEnv, bugs.JournalFsyncEIO, fsyncEIOAfter)}
+		}
+	},
+	Nemesis: func(ctx context.Context, r *Run) error {
+		b := r.C.Bookies[0]
+		mw := &markerWatch{path: r.C.Sup.LogPath(b.Proc.Name())}
+		if mw.count(bugs.FailpointArmedMarker) == 0 {
+			return fmt.Errorf("%w: %s did not arm failpoint %s (its log has no %q line): build the cluster's dlog "+
+				"with -tags dlogbugs and call bugs.WrapFS where the bookie sets up its file system",
+				ErrFaultNotInjected, b.Proc.Name(), bugs.JournalFsyncEIO, bugs.FailpointArmedMarker)
+		}
+		fired := 0
+		for ctx.Err() == nil {
+			name := "journal fsync EIO on " + b.Proc.Name()
+			r.Start(name)
+			ok := waitUntilEvery(ctx, 45*time.Second, 250*time.Millisecond, func() bool {
+				return mw.count(bugs.FailpointFiredMarker) > fired
+			})
+			if !ok {
+				if ctx.Err() != nil {
+					break
+				}
+				return fmt.Errorf("%w: failpoint %s armed in %s but did not fire within 45 s", ErrFaultNotInjected,
+					bugs.JournalFsyncEIO, b.Proc.Name())
+			}
+			fired++
+			// The bookie is read-only now; writes go on with the others,
+			// sometimes one of them dies too (Qa−1 of a write set left).
+			if r.Rng.IntN(2) == 0 {
+				if o := r.pickBookie(ctx, b); o != nil {
+					kill := "kill " + o.Proc.Name()
+					r.Start(kill)
+					_ = o.Proc.Kill()
+					r.Wait(ctx, r.Jitter(2*time.Second, 4*time.Second))
+					hctx, cancel := healCtx(ctx)
+					err := r.RestartBookie(hctx, o)
+					cancel()
+					if err != nil {
+						return err
+					}
+					r.Stop(kill)
+				}
+			} else {
+				r.Wait(ctx, r.Jitter(2*time.Second, 5*time.Second))
+			}
+			_ = b.Proc.Kill()
+			hctx, cancel := healCtx(ctx)
+			err := r.RestartBookie(hctx, b)
+			cancel()
+			if err != nil {
+				return err
+			}
+			r.Stop(name)
+		}
+		if fired == 0 {
+			return fmt.Errorf("%w: failpoint %s never fired in %s", ErrFaultNotInjected, bugs.JournalFsyncEIO, b.Proc.Name())
+		}
+		r.Note("%s: journal fsync failed (EIO) %d times; %d read-only lines", b.Proc.Name(), fired,
+			mw.count("read-only for good"))
+		return nil
+	},
+})
+
+// waitUntilEvery is waitUntil polling every step.
+func waitUntilEvery(ctx context.Context, d, step time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) || !pause(ctx, step) {
+			return cond()
+		}
+	}
+}
+
+// markerWatch counts lines holding a marker in a growing process log,
+// reading only what was appended since the last call. Not concurrent.
+type markerWatch struct {
+	path   string
+	off    int64
+	tail   []byte         // an unfinished last line
+	counts map[string]int // per marker asked for, over complete lines
+	lines  [][]byte       // complete lines not yet counted for a marker
+	seen   map[string]int // per marker: how many of lines it has counted
+}
+
+// count returns how many complete lines of the log so far contain marker.
+func (m *markerWatch) count(marker string) int {
+	if m.counts == nil {
+		m.counts, m.seen = map[string]int{}, map[string]int{}
+	}
+	m.read()
+	for _, l := range m.lines[m.seen[marker]:] {
+		if bytes.Contains(l, []byte(marker)) {
+			m.counts[marker]++
+		}
+	}
+	m.seen[marker] = len(m.lines)
+	return m.counts[marker]
+}
+
+// read appends the log's new complete lines that mention a failpoint or a
+// read-only bookie (the only lines counted) to m.lines.
+func (m *markerWatch) read() {
+	f, err := os.Open(m.path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if _, err := f.Seek(m.off, io.SeekStart); err != nil {
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 64<<20))
+	if err != nil || len(data) == 0 {
+		return
+	}
+	m.off += int64(len(data))
+	data = append(m.tail, data...)
+	i := bytes.LastIndexByte(data, '\n')
+	m.tail = append([]byte(nil), data[i+1:]...)
+	for l := range bytes.Lines(data[:i+1]) {
+		if bytes.Contains(l, []byte("dlog failpoint")) || bytes.Contains(l, []byte("read-only")) {
+			m.lines = append(m.lines, bytes.Clone(l))
+		}
+	}
+}
