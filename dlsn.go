@@ -105,7 +105,8 @@ func ParseDLSN(s string) (DLSN, error) {
 	return d, nil
 }
 
-// MarshalBinary encodes d in its 25-byte binary form.
+// MarshalBinary encodes d in its 25-byte binary form. It never fails (the
+// error is nil; it is there for encoding.BinaryMarshaler).
 func (d DLSN) MarshalBinary() ([]byte, error) {
 	b := make([]byte, DLSNBinarySize)
 	b[0] = dlsnBinaryVersion
@@ -115,7 +116,9 @@ func (d DLSN) MarshalBinary() ([]byte, error) {
 	return b, nil
 }
 
-// UnmarshalBinary decodes the 25-byte binary form.
+// UnmarshalBinary decodes the 25-byte binary form. Errors: one wrapping
+// ErrInvalidDLSN for a slice that is not DLSNBinarySize bytes with version
+// 1 (d is then unchanged).
 func (d *DLSN) UnmarshalBinary(b []byte) error {
 	if len(b) != DLSNBinarySize || b[0] != dlsnBinaryVersion {
 		return fmt.Errorf("%w: binary form must be %d bytes with version %d", ErrInvalidDLSN, DLSNBinarySize, dlsnBinaryVersion)
@@ -129,9 +132,11 @@ func (d *DLSN) UnmarshalBinary(b []byte) error {
 }
 
 // MarshalText implements encoding.TextMarshaler (JSON uses the text form).
+// It never fails.
 func (d DLSN) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
-// UnmarshalText implements encoding.TextUnmarshaler.
+// UnmarshalText implements encoding.TextUnmarshaler. Errors: those of
+// ParseDLSN (wrapping ErrInvalidDLSN); d is then unchanged.
 func (d *DLSN) UnmarshalText(b []byte) error {
 	v, err := ParseDLSN(string(b))
 	if err != nil {

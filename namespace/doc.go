@@ -67,6 +67,13 @@
 //	dlog.ErrUnavailable       indeterminate  metadata or bookies unreachable
 //	dlog.ErrCorrupt           (reader)       data that fails its checks: the reader stops, never skips
 //
+// A DLSN carries no log identity, so a DLSN from another log is judged as
+// a position of this one: past this log's end (a segment not created yet,
+// an entry after the end of a completed segment) it fails with
+// dlog.ErrInvalidArgument (OpenReader, Truncate), in this log's truncated
+// data with dlog.ErrTruncated; otherwise it is a valid position here.
+// Keep a DLSN together with the name of its log.
+//
 // # Idempotency tags
 //
 // A record written with dlog.Record.ProducerID (and Sequence) stores that

@@ -166,7 +166,9 @@ func (n *Namespace) Name() string { return n.name }
 // closes readers, stops the collector, revokes the namespace's metadata
 // session (releasing its writer locks at once) and closes the clients it
 // opened. Close writers with Writer.Close first to complete their
-// segments. Safe to call twice.
+// segments. Safe to call twice (the second call returns nil). Errors:
+// those of closing the ledger client and the metadata store it opened
+// (joined); the namespace is closed whatever they are.
 func (n *Namespace) Close() error {
 	n.mu.Lock()
 	if n.mu.closed {

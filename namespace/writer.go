@@ -282,7 +282,10 @@ func (w *Writer) WriteRecordSetAsync(recs []dlog.Record) *Future {
 }
 
 // WriteRecordSet is WriteRecordSetAsync waiting for the outcome; it
-// returns the DLSN of every record.
+// returns the DLSN of every record. Errors: those of WriteAsync and
+// dlog.ErrInvalidArgument for an empty set (definite); while the writer
+// is full it waits for room as Write does. An error leaves either every
+// record of the set in the log or none of them.
 func (w *Writer) WriteRecordSet(ctx context.Context, recs []dlog.Record) ([]dlog.DLSN, error) {
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("%w: empty record set", dlog.ErrInvalidArgument)

@@ -64,6 +64,10 @@ type Store struct {
 // Open loads the replica's snapshot from dir (if any) and starts applying
 // the log from the record after it. With leader set it also takes the
 // log's writer (failing with *dlog.OwnedError if another replica has it).
+// Errors: a snapshot that cannot be read or parsed; those of
+// namespace.OpenReader (dlog.ErrLogNotFound, dlog.ErrTruncated when the
+// snapshot is older than the log's truncation point: rebuild the replica
+// from another one's snapshot) and namespace.OpenWriter.
 func Open(ctx context.Context, ns *namespace.Namespace, log, dir string, leader bool) (*Store, error) {
 	s := &Store{dir: dir, data: make(map[string]string), changed: make(chan struct{})}
 	if b, err := os.ReadFile(s.snapshotPath()); err == nil {
@@ -117,7 +121,7 @@ func (s *Store) apply(ctx context.Context) {
 		}
 		var cmd command
 		if err := json.Unmarshal(rec.Payload, &cmd); err != nil {
-			continue // not ours: skip, but count it as applied
+			cmd = command{} // not ours: skip it, but count it as applied
 		}
 		s.mu.Lock()
 		switch cmd.Op {
@@ -135,12 +139,15 @@ func (s *Store) apply(ctx context.Context) {
 }
 
 // Put sets key to value through the log and returns once this replica
-// applied it (read-your-writes on the leader).
+// applied it (read-your-writes on the leader). Errors: ErrNotLeader on a
+// follower (nothing written); the writer's errors (see
+// namespace.Writer.Write: a definite one wrote nothing, an indeterminate
+// one may have); those of WaitApplied (then the change is in the log).
 func (s *Store) Put(ctx context.Context, key, value string) (dlog.DLSN, error) {
 	return s.write(ctx, command{Op: "put", Key: key, Value: value})
 }
 
-// Delete removes key through the log.
+// Delete removes key through the log. Errors as Put.
 func (s *Store) Delete(ctx context.Context, key string) (dlog.DLSN, error) {
 	return s.write(ctx, command{Op: "delete", Key: key})
 }
@@ -160,7 +167,9 @@ func (s *Store) write(ctx context.Context, cmd command) (dlog.DLSN, error) {
 	return d, s.WaitApplied(ctx, d)
 }
 
-// WaitApplied waits until the replica applied the record at d.
+// WaitApplied waits until the replica applied the record at d. Errors:
+// ctx's, or the error that stopped the apply loop (e.g. dlog.ErrTruncated
+// for a replica whose snapshot is older than the truncation point).
 func (s *Store) WaitApplied(ctx context.Context, d dlog.DLSN) error {
 	for {
 		s.mu.Lock()
@@ -205,7 +214,8 @@ func (s *Store) Applied() (dlog.DLSN, int) {
 }
 
 // Snapshot writes the state and its applied DLSN to disk atomically
-// (write a temporary file, fsync, rename).
+// (write a temporary file, fsync, rename, fsync the directory). Errors:
+// file system errors; the previous snapshot is then still in place.
 func (s *Store) Snapshot() error {
 	s.mu.Lock()
 	snap := snapshot{Data: s.data}
@@ -234,10 +244,20 @@ func (s *Store) Snapshot() error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, s.snapshotPath())
+	if err := os.Rename(tmp, s.snapshotPath()); err != nil {
+		return err
+	}
+	// The rename is durable only once the directory is.
+	d, err := os.Open(s.dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
-// Close stops applying and, on the leader, closes the writer.
+// Close stops applying and, on the leader, closes the writer. Errors:
+// those of namespace.Writer.Close.
 func (s *Store) Close(ctx context.Context) error {
 	s.r.Close()
 	s.cancel()

@@ -54,7 +54,8 @@ type Builder struct {
 }
 
 // NewBuilder returns an empty builder whose first user record will have
-// position 0 (see Reset).
+// position 0 (see Reset). Errors: those of Config.Validate
+// (ErrInvalidConfig).
 func NewBuilder(cfg Config) (*Builder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -135,7 +136,8 @@ func (b *Builder) Size() int { return len(b.body) }
 // Full reports whether the body reached FlushBytes.
 func (b *Builder) Full() bool { return len(b.body) >= b.cfg.FlushBytes }
 
-// Build encodes the set into a new slice the caller owns (see AppendTo).
+// Build encodes the set into a new slice the caller owns. Errors: those
+// of AppendTo.
 func (b *Builder) Build(codec Codec) ([]byte, error) { return b.AppendTo(nil, codec) }
 
 // AppendTo appends the encoded set to dst. The body is compressed with

@@ -29,7 +29,8 @@ type Tail struct {
 // EmptyTail is the tail of a ledger without entries.
 var EmptyTail = Tail{LastEntryID: -1, LastSlotID: -1, LastTxID: -1}
 
-// Validate checks the tail's internal consistency.
+// Validate checks the tail's internal consistency. Errors: one wrapping
+// ErrInvalidState naming the first inconsistency.
 func (t Tail) Validate() error {
 	switch {
 	case t.LastEntryID < -1:

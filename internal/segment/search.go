@@ -88,7 +88,8 @@ func ReachesTxID(payload []byte, n int64) (bool, error) {
 }
 
 // FirstTxIDInEntry returns the DLSN of the first user record with txid >= n
-// in the entry, or false.
+// in the entry, or false. Errors: those of recordset.Decode (the entry is
+// not a valid record set: recordset.ErrCorrupt).
 func FirstTxIDInEntry(lssn, entryID int64, payload []byte, n int64) (dlog.DLSN, bool, error) {
 	set, err := recordset.Decode(payload, 0)
 	if err != nil {
