@@ -88,8 +88,11 @@ type Bookie struct {
 		diskFull string
 		disk     DiskStats
 	}
-	readOnly     atomic.Bool   // failed != "" || diskFull != ""
-	storeFailed  atomic.Bool   // explicit negatives become IO_ERROR
+	readOnly    atomic.Bool // failed != "" || diskFull != ""
+	storeFailed atomic.Bool // explicit negatives become IO_ERROR
+	// limbo is set (for good) when a journal replay cut records that may
+	// have been acknowledged: explicit negatives become IO_ERROR.
+	limbo        atomic.Pointer[limboState]
 	stateChanged chan struct{} // to the registrar; cap 1, coalescing
 	registered   atomic.Bool
 
@@ -171,8 +174,17 @@ func open(ctx context.Context, cfg Config, ln net.Listener) (*Bookie, error) {
 	b.flushed.ch = make(chan struct{})
 	b.runCtx, b.cancelRun = context.WithCancel(context.Background())
 
+	if l, found, err := readLimbo(fs, cfg.Dir); err != nil {
+		b.cancelRun()
+		return nil, err
+	} else if found {
+		b.limbo.Store(&l)
+		b.log.Warn("bookie in limbo: reads of entries it does not hold answer IO_ERROR, not NO_ENTRY",
+			"reason", l.String(), "marker", fs.PathJoin(cfg.Dir, limboFileName))
+	}
 	jcfg := journal.DefaultConfig(cfg.journalDir(fs))
 	jcfg.FS = fs
+	jcfg.BeforeCut = b.enterLimbo
 	jcfg.MaxRecordBytes = cfg.MaxEntryBytes + maxAddRecordOverhead
 	jcfg.FileSizeBytes = max(cfg.JournalFileSizeBytes, int64(jcfg.MaxRecordBytes)+64<<10)
 	jcfg.MaxQueueBytes = max(jcfg.MaxQueueBytes, 2*(jcfg.MaxRecordBytes+8))

@@ -78,7 +78,13 @@ func writeCookie(fs vfs.FS, dir string, c cookie) error {
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
+	return writeDurable(fs, dir, cookieFileName, append(b, '\n'))
+}
+
+// writeDurable writes dir/name atomically and durably: a temporary file,
+// fsync, rename, fsync of the directory (created, and its parent synced,
+// if needed).
+func writeDurable(fs vfs.FS, dir, name string, b []byte) error {
 	if err := fs.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("bookie: create %s: %w", dir, err)
 	}
@@ -87,7 +93,7 @@ func writeCookie(fs vfs.FS, dir string, c cookie) error {
 			return err
 		}
 	}
-	tmp := fs.PathJoin(dir, cookieFileName+".tmp")
+	tmp := fs.PathJoin(dir, name+".tmp")
 	f, err := fs.Create(tmp, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return fmt.Errorf("bookie: create %s: %w", tmp, err)
@@ -102,8 +108,8 @@ func writeCookie(fs vfs.FS, dir string, c cookie) error {
 	if err != nil {
 		return fmt.Errorf("bookie: write %s: %w", tmp, err)
 	}
-	if err := fs.Rename(tmp, fs.PathJoin(dir, cookieFileName)); err != nil {
-		return fmt.Errorf("bookie: install cookie in %s: %w", dir, err)
+	if err := fs.Rename(tmp, fs.PathJoin(dir, name)); err != nil {
+		return fmt.Errorf("bookie: install %s in %s: %w", name, dir, err)
 	}
 	return syncDir(fs, dir)
 }

@@ -16,6 +16,7 @@
 // # Directories
 //
 //	<Dir>/COOKIE             identity (below)
+//	<Dir>/LIMBO              present after a suspect journal cut (Limbo, below)
 //	<Dir>/ledgers/           the ledger store (entry logs and pebble index)
 //	<JournalDir>/COOKIE      the same identity (JournalDir defaults to <Dir>/journal)
 //	<JournalDir>/*.journal   journal files (format: package journal)
@@ -100,6 +101,38 @@
 // falls below DiskLowWater (or free space doubles); fences, deletes and
 // reads are still served, and compaction runs at once to reclaim space.
 //
+// # Limbo
+//
+// A bookie that lost an acknowledged entry must not answer NO_ENTRY for it:
+// recovery counts explicit negatives as absence and could truncate the
+// entry (BookKeeper's BP-46). The journal reports, before it cuts damage
+// at replay, whether the cut is suspect (journal.Cut.Suspect: a later
+// journal file holds data, a file is missing, or the bad record is
+// followed by a good one, so the damaged records had been fdatasynced and
+// may have been acknowledged). A torn tail (damage at the very end with
+// nothing valid after it, what a crash in the middle of a group's write
+// leaves) is not suspect; bit rot in the newest records looks the same and
+// cannot be told from it.
+//
+// On a suspect cut the bookie writes Dir/LIMBO durably (temporary file,
+// fsync, rename, fsync of the directory) before the journal cuts anything
+// (journal.Config.BeforeCut), so that a crash in between cannot forget it:
+//
+//	{"version": 1, "since": RFC 3339, "reason": ..., "cut": "<file>:<offset>"}
+//
+// While the marker exists (read at every start; an unreadable one counts)
+// the whole bookie is in limbo: the records lost could belong to any
+// ledger, also one it no longer knows. A read or read-LAC that would answer
+// NO_ENTRY or NO_LEDGER answers IO_ERROR ("unknown") instead, except
+// NO_LEDGER for a deleted ledger (its tombstone is explicit). Everything
+// else works as usual: adds, fences, recovery adds, reads of entries it
+// holds, and fence answers (last entry and LAC are lower bounds).
+// Recovery, which counts IO_ERROR as unknown, then needs the explicit
+// negatives of other bookies. The bookie never leaves limbo on its own: an
+// operator removes Dir/LIMBO while it is stopped, once every ledger that
+// had it in an ensemble when the marker was written is closed or deleted
+// (Limbo reports the reason).
+//
 // # Identity (cookies)
 //
 // Dir/COOKIE and JournalDir/COOKIE hold the same JSON object:
@@ -148,8 +181,10 @@
 //	normal add to a fenced ledger                 FENCED
 //	master key mismatch                           UNAUTHORIZED
 //	read-only (disk, journal or store failure)    READ_ONLY
-//	unknown or deleted ledger                     NO_LEDGER  (explicit negative)
-//	known ledger, entry never stored              NO_ENTRY   (explicit negative)
+//	unknown or deleted ledger                     NO_LEDGER  (explicit negative;
+//	                                              IO_ERROR in limbo unless deleted)
+//	known ledger, entry never stored              NO_ENTRY   (explicit negative;
+//	                                              IO_ERROR in limbo)
 //	stored bytes fail their checksum              CORRUPT    (unknown)
 //	I/O error, journal write failed mid-group     IO_ERROR   (unknown)
 //	deadline passed before the outcome was known  TIMEOUT    (unknown)

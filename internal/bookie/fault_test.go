@@ -106,6 +106,13 @@ func TestJournalTailDamage(t *testing.T) {
 			if tt.survives < 20 && b2.journal.Stats().ReplayCut.IsZero() {
 				t.Fatal("replay did not report a cut")
 			}
+			// Damage at the very end, with nothing after it, looks like a
+			// torn write: no limbo, and what is gone is NO_ENTRY.
+			if l := b2.Limbo(); l != "" {
+				t.Fatalf("bookie in limbo after a tail cut: %s", l)
+			}
+			_, err = c.Read(ctx, b2.ListenAddr(), &bookiepb.ReadRequest{LedgerId: 1, EntryId: tt.survives})
+			wantErr(t, err, bookieclient.ErrNoEntry, "read of the cut entry")
 			for e := range tt.survives {
 				readEntry(t, c, b2.ListenAddr(), 1, e, payloadOf(1, e))
 			}

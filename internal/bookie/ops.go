@@ -82,12 +82,19 @@ func (b *Bookie) journalOutcome(err error, queued bool) outcome {
 	return outcome{statusIOError, err.Error()}
 }
 
-// readOutcome adjusts an outcome answered to a reader: once the store has
-// failed, an explicit negative could be wrong (a journalled record may not
-// be applied), so it becomes IO_ERROR.
-func (b *Bookie) readOutcome(o outcome) outcome {
+// readOutcome adjusts an outcome answered to a reader about ledgerID: once
+// the store has failed, an explicit negative could be wrong (a journalled
+// record may not be applied), so it becomes IO_ERROR; in limbo (see
+// doc.go, "Limbo") so does every one except NO_LEDGER for a deleted
+// ledger.
+func (b *Bookie) readOutcome(ledgerID int64, o outcome) outcome {
 	if (o.status == statusNoEntry || o.status == statusNoLedger) && b.storeFailed.Load() {
 		return outcome{statusIOError, "ledger store failed; cannot tell: " + o.msg}
+	}
+	if l := b.limbo.Load(); l != nil && (o.status == statusNoEntry || o.status == statusNoLedger) {
+		if deleted, err := b.store.Deleted(ledgerID); err != nil || !deleted {
+			return outcome{statusIOError, l.String() + "; cannot tell: " + o.msg}
+		}
 	}
 	if bugs.On(bugs.IOErrorAsNoEntry) && (o.status == statusIOError || o.status == statusCorrupt) {
 		return outcome{statusNoEntry, o.msg}
@@ -294,14 +301,14 @@ func (b *Bookie) handle(ctx context.Context, req *bookiepb.Request) *bookiepb.Re
 	case *bookiepb.Request_Read:
 		var rr *bookiepb.ReadResponse
 		rr, o = b.read(ctx, x.Read)
-		o = b.readOutcome(o)
+		o = b.readOutcome(x.Read.LedgerId, o)
 		if rr != nil {
 			body = func(r *bookiepb.Response) { r.Body = &bookiepb.Response_Read{Read: rr} }
 		}
 	case *bookiepb.Request_ReadLac:
 		var rr *bookiepb.ReadLACResponse
 		rr, o = b.readLAC(ctx, x.ReadLac)
-		o = b.readOutcome(o)
+		o = b.readOutcome(x.ReadLac.LedgerId, o)
 		if rr != nil {
 			body = func(r *bookiepb.Response) { r.Body = &bookiepb.Response_ReadLac{ReadLac: rr} }
 		}

@@ -27,6 +27,12 @@ type Config struct {
 	// directory; Open takes a lock file in it. Put it on its own disk if
 	// you can: every acknowledged write waits for an fdatasync here.
 	Dir string
+	// BeforeCut, if set, is called by Replay when it has found damage and
+	// before it cuts anything (see Cut). An error stops the Replay with
+	// nothing cut, and the journal stays unreplayed. A caller that must
+	// remember a suspect cut persists that here: once cut, the damage is
+	// gone and a later Replay cannot see it.
+	BeforeCut func(Cut) error
 	// FS is the file system. nil means vfs.Default (the OS). Tests pass a
 	// crashable in-memory FS or an errorfs wrapper.
 	FS vfs.FS

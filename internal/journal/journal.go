@@ -70,11 +70,32 @@ type counters struct {
 	syncNanos, syncMaxNanos              atomic.Int64
 	cutBytes, quarantined                atomic.Int64
 	cutPos                               atomic.Pointer[Position]
+	cutSuspect                           atomic.Bool
 	groupWaits                           atomic.Uint64 // times the writer waited for a group to fill
 	groupWaitTimeouts                    atomic.Uint64 // waits that ended by MaxGroupWait
 	groupWaitNanos                       atomic.Int64  // time spent waiting
 	spareWaits                           atomic.Uint64 // rolls that waited for the next file
 	recycled                             atomic.Uint64 // files recycled (rolls and Replay)
+}
+
+// Cut describes where Replay is about to cut the journal (see
+// Config.BeforeCut).
+type Cut struct {
+	// At is the first byte not replayed; Reason says why.
+	At     Position
+	Reason string
+	// Suspect reports that the cut may remove records that had been
+	// fdatasynced, so whose appends may have been acknowledged: a journal
+	// file after the cut holds data of its own life (the writer starts a
+	// file only once the previous one is synced), a file is missing from
+	// the chain, or the bad record is followed, where its length says it
+	// ends, by a good record of the same life (a complete record damaged
+	// later rather than one torn by a crash). A torn tail (the newest
+	// group's write interrupted by a crash) is not suspect. Suspect is
+	// conservative in one direction only: damage to the newest records
+	// that leaves nothing valid after it cannot be told from a torn
+	// write.
+	Suspect bool
 }
 
 // Stats are cumulative counts since Open.
@@ -96,9 +117,13 @@ type Stats struct {
 	// byte), zero if it cut nothing. ReplayCutBytes is the number of
 	// non-zero bytes it overwrote with zeros plus the sizes of the files it
 	// renamed aside; QuarantinedFiles is how many files it renamed aside.
+	// ReplayCutSuspect reports that the cut may have removed records
+	// whose fdatasync had returned, so whose appends may have been
+	// acknowledged (see Cut.Suspect).
 	ReplayCut        Position
 	ReplayCutBytes   int64
 	QuarantinedFiles int64
+	ReplayCutSuspect bool
 
 	groupWaits uint64 // times the writer waited for a group to fill (tests)
 }
@@ -200,6 +225,7 @@ func (j *Journal) Stats() Stats {
 		Recycled:         j.stats.recycled.Load(),
 		ReplayCutBytes:   j.stats.cutBytes.Load(),
 		QuarantinedFiles: j.stats.quarantined.Load(),
+		ReplayCutSuspect: j.stats.cutSuspect.Load(),
 		groupWaits:       j.stats.groupWaits.Load(),
 	}
 	if p := j.stats.cutPos.Load(); p != nil {

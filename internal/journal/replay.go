@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -77,6 +78,21 @@ func (j *Journal) Replay(from Position, fn func(pos, next Position, rec []byte) 
 		}
 		if stop {
 			break
+		}
+	}
+	if res.reason != "" {
+		res.suspect = res.followed || laterContent(files, heads, res)
+		if !res.suspect && res.cutAt.Offset == 0 {
+			// The cut file is unusable from its first byte: a torn first
+			// write, unless good records of its life follow the header.
+			if res.suspect, err = j.firstRecordGood(res.cutAt.File); err != nil {
+				return err
+			}
+		}
+		if j.cfg.BeforeCut != nil {
+			if err := j.cfg.BeforeCut(Cut{At: res.cutAt, Reason: res.reason, Suspect: res.suspect}); err != nil {
+				return fmt.Errorf("journal: replay: before cut at %v: %w", res.cutAt, err)
+			}
 		}
 	}
 	if err := j.cut(listing, res); err != nil {
@@ -170,6 +186,70 @@ type replayResult struct {
 	cutAt          Position // the first byte not replayed, for reporting
 	// zeroFrom, zeroTo: bytes of last's file to overwrite with zeros.
 	zeroFrom, zeroTo int64
+	// followed: the bad record at cutAt is followed, where its length
+	// field says it ends, by a good record of the same life.
+	followed bool
+	// suspect: the cut may remove records that were synced (see Cut).
+	suspect bool
+}
+
+// laterContent reports whether a file renamed aside by the cut holds
+// anything of its own life (a valid header, or a header that is neither
+// zero nor an earlier life's). The writer starts a file only after every
+// group of the previous one was fdatasynced, so such a file proves that
+// the records where the replay stopped had been synced. The cut file
+// itself, when unusable from its first byte, does not count: a torn first
+// write of the newest file looks the same.
+func laterContent(files []uint64, heads []head, res replayResult) bool {
+	for k, id := range files {
+		if id < res.quarantineFrom || heads[k].kind == headEmpty {
+			continue
+		}
+		if id == res.cutAt.File && res.cutAt.Offset == 0 && heads[k].kind == headBad {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// firstRecordGood reports whether file id holds a good version-2 record
+// of its own life just after the header.
+func (j *Journal) firstRecordGood(id uint64) (bool, error) {
+	name := j.fs.PathJoin(j.cfg.Dir, fileName(id))
+	f, err := j.fs.Open(name)
+	if err != nil {
+		return false, fmt.Errorf("journal: replay: open %s: %w", name, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("journal: replay: stat %s: %w", name, err)
+	}
+	_, _, st, err := newFileReader(f, info.Size()).record(fileHeaderSize, fileSalt(fileFormatV2, id))
+	if err != nil {
+		return false, fmt.Errorf("journal: replay %s: %w", name, err)
+	}
+	return st == recordOK, nil
+}
+
+// followedByRecord reports whether the bad record at off, if its length
+// field is plausible, is followed where it says it ends by a good record
+// of the same life: then the bad record was complete and later damaged,
+// not torn by a crash in the middle of its group's write (conservatively:
+// a crash can also persist a group's pages out of order).
+func followedByRecord(fr *fileReader, off int64, salt uint32) (bool, error) {
+	h, err := fr.bytes(off, recordHeaderSize)
+	if err != nil || len(h) < recordHeaderSize {
+		return false, err
+	}
+	n := int64(binary.LittleEndian.Uint32(h[0:4]))
+	next := off + recordHeaderSize + n
+	if n == 0 || next+recordHeaderSize > fr.size {
+		return false, nil
+	}
+	_, _, st, err := fr.record(next, salt)
+	return err == nil && st == recordOK, err
 }
 
 // replayFile replays files[i] and reports whether the replay must stop
@@ -241,9 +321,14 @@ func (j *Journal) replayFile(i int, files []uint64, heads []head, from Position,
 		if err != nil {
 			return false, fmt.Errorf("journal: replay %s: %w", name, err)
 		}
+		followed, err := followedByRecord(fr, off, salt)
+		if err != nil {
+			return false, fmt.Errorf("journal: replay %s: %w", name, err)
+		}
 		res.last.end = off
 		res.reason, res.quarantineFrom, res.cutAt = reason, id+1, Position{File: id, Offset: off}
 		res.zeroFrom, res.zeroTo = off, tail
+		res.followed = followed
 		return true, nil
 	}
 	for {
@@ -383,6 +468,7 @@ func (j *Journal) cut(listing dirListing, res replayResult) error {
 		j.stats.cutPos.Store(&cutAt)
 		j.stats.cutBytes.Store(cutBytes)
 		j.stats.quarantined.Store(quarantined)
+		j.stats.cutSuspect.Store(res.suspect)
 	}
 	return nil
 }

@@ -331,3 +331,92 @@ func zeroMiddle(t testing.TB, path string, r replayed) {
 	n := int64(len(r.data))
 	writeAt(t, path, r.pos.Offset+recordHeaderSize+n/4, make([]byte, max(1, n/2)))
 }
+
+// TestReplayCutSuspect checks which cuts are suspect (may remove synced,
+// so possibly acknowledged, records): damage that a crash in the middle of
+// the newest group's write can leave is not; damage followed by records or
+// files written after it is.
+func TestReplayCutSuspect(t *testing.T) {
+	tp := buildTemplate(t, 300)
+	files := tp.files()
+	lastFile := tp.lastFile()
+	in := tp.recordsIn(lastFile)
+	must.True(t, len(in) >= 3, "the last file holds %d records", len(in))
+	lastRec := tp.recs[len(tp.recs)-1]
+	tests := []struct {
+		name        string
+		damage      func(dir string)
+		wantSuspect bool
+	}{
+		{name: "torn last record", wantSuspect: false, damage: func(dir string) {
+			must.NoError(t, os.Truncate(tp.path(dir, lastFile), lastRec.pos.Offset+recordHeaderSize+int64(len(lastRec.data))/2))
+		}},
+		{name: "last record zeroed in the middle", wantSuspect: false, damage: func(dir string) {
+			zeroMiddle(t, tp.path(dir, lastFile), lastRec)
+		}},
+		{name: "torn header of the newest file", wantSuspect: false, damage: func(dir string) {
+			path := tp.path(dir, lastFile)
+			must.NoError(t, os.Truncate(path, 20))
+		}},
+		{name: "record followed by records in the last file", wantSuspect: true, damage: func(dir string) {
+			zeroMiddle(t, tp.path(dir, lastFile), tp.recs[in[0]])
+		}},
+		{name: "record in an earlier file", wantSuspect: true, damage: func(dir string) {
+			zeroMiddle(t, tp.path(dir, files[0]), tp.recs[tp.recordsIn(files[0])[len(tp.recordsIn(files[0]))-1]])
+		}},
+		{name: "header of the newest file, records after it", wantSuspect: true, damage: func(dir string) {
+			flipBit(t, tp.path(dir, lastFile), 13, 2)
+		}},
+		{name: "header of an earlier file", wantSuspect: true, damage: func(dir string) {
+			flipBit(t, tp.path(dir, files[1]), 13, 2)
+		}},
+		{name: "missing file", wantSuspect: true, damage: func(dir string) {
+			must.NoError(t, os.Remove(tp.path(dir, files[1])))
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tp.copy(t)
+			tc.damage(dir)
+			cfg := testConfig(t, dir)
+			var cuts []Cut
+			cfg.BeforeCut = func(c Cut) error {
+				cuts = append(cuts, c)
+				return nil
+			}
+			j, _ := openReplay(t, cfg, Position{})
+			must.Len(t, cuts, 1)
+			st := j.Stats()
+			must.Equal(t, tc.wantSuspect, cuts[0].Suspect, "cut %+v", cuts[0])
+			must.Equal(t, tc.wantSuspect, st.ReplayCutSuspect)
+			must.Equal(t, cuts[0].At, st.ReplayCut)
+			must.NoError(t, j.Close())
+		})
+	}
+}
+
+// TestBeforeCutErrorCutsNothing: a BeforeCut error fails the replay and
+// leaves the damage in place, so the next replay reports it again.
+func TestBeforeCutErrorCutsNothing(t *testing.T) {
+	tp := buildTemplate(t, 100)
+	dir := tp.copy(t)
+	files := tp.files()
+	zeroMiddle(t, tp.path(dir, files[0]), tp.recs[0])
+	cfg := testConfig(t, dir)
+	boom := fmt.Errorf("cannot persist")
+	cfg.BeforeCut = func(Cut) error { return boom }
+	j, err := Open(cfg)
+	must.NoError(t, err)
+	err = j.Replay(Position{}, nil)
+	must.ErrorIs(t, err, boom)
+	must.NoError(t, j.Close())
+	must.Equal(t, files, journalFiles(t, vfs.Default, dir).files)
+
+	var got []Cut
+	cfg.BeforeCut = func(c Cut) error { got = append(got, c); return nil }
+	j, recs := openReplay(t, cfg, Position{})
+	must.Len(t, recs, 0)
+	must.Len(t, got, 1)
+	must.True(t, got[0].Suspect)
+	must.NoError(t, j.Close())
+}

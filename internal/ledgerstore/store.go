@@ -484,6 +484,19 @@ func (s *Store) Ledger(ledgerID int64) (State, error) {
 	return State{Fenced: m.fenced, LAC: m.lac, MasterKey: bytes.Clone(m.masterKey)}, nil
 }
 
+// Deleted reports whether ledgerID was deleted (its tombstone is kept).
+// Errors: ErrClosed.
+func (s *Store) Deleted(ledgerID int64) (bool, error) {
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	defer s.exit()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m := s.mu.ledgers[ledgerID]
+	return m != nil && m.deleted, nil
+}
+
 // LedgerIDs returns the ids of every live ledger, sorted.
 func (s *Store) LedgerIDs() ([]int64, error) {
 	if err := s.enter(); err != nil {
