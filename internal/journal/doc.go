@@ -130,6 +130,17 @@
 // clean-looking end followed by later files). Damage in from's own file
 // before from is skipped, not cut: the caller has everything before from.
 //
+// Before cutting, Replay calls Config.BeforeCut with the cut and whether
+// it is suspect (Cut.Suspect): whether the damaged records may have been
+// fdatasynced, so acknowledged. They were if a later file holds data of
+// its own life (the writer starts a file only after the previous one's
+// last group was synced), if a file is missing from the chain, if the cut
+// file's header is bad but a good record follows it, or if the bad record
+// is followed, where its length field says it ends, by a good record. A
+// tail torn by a crash during the newest group's write is not suspect. The
+// caller persists what it must there (the bookie enters limbo); after the
+// cut the damage is gone.
+//
 // # Group commit
 //
 // Appenders frame their record (checksum included) straight into a shared
