@@ -387,6 +387,7 @@ func (c *Client) Create(ctx context.Context, opts CreateOptions) (*Writer, error
 		MasterKey:    key,
 		Custom:       opts.Custom,
 		Created:      time.Now(),
+		EntryFormat:  currentFormat,
 	}
 	if c.cfg.Placement == PlacementRegionAware {
 		md.MinRegions = c.cfg.MinRegions

@@ -59,7 +59,9 @@ type Config struct {
 	// pending entry keeps its payload for resends). Default 4096.
 	MaxPendingAdds int
 	// MaxEntryBytes bounds one entry's payload; larger adds fail at once
-	// with ErrTooLarge. Must not exceed what bookies accept. Default 4 MiB.
+	// with ErrTooLarge. Bookies receive the payload plus an 8-byte header
+	// (see Entry format in the package documentation), so MaxEntryBytes + 8
+	// must not exceed what bookies accept. Default 4 MiB.
 	MaxEntryBytes int
 	// AddTimeout bounds one add to one bookie. A bookie that has not acked
 	// in time counts as failed and is replaced by an ensemble change.

@@ -26,8 +26,8 @@
 // configured placement policy (the client watches the bookie registry),
 // draws a random master key and stores the metadata (OPEN, one fragment
 // from entry 0) before any add. AddAsync assigns the next entry id, frames
-// the entry (bookiepb.NewEntry, CRC32C) with the writer's current LAC
-// piggybacked, and sends it to its write set: Qw consecutive ensemble
+// the entry (cumulative length header, see Entry format; bookiepb.NewEntry,
+// CRC32C) with the writer's current LAC piggybacked, and sends it to its write set: Qw consecutive ensemble
 // members from entry mod E. Bookies answer after their journal fsync. The
 // quorum.Tracker acknowledges an entry once Qa members of its write set
 // acked it and every earlier entry is acknowledged; the LAC is the last
@@ -114,9 +114,37 @@
 // recovery, whose negatives decide where a ledger ends, confirms each
 // member's id as described in step 2.
 //
-// Length: entries do not carry a cumulative length, so a ledger closed by
-// recovery records Length −1 (unknown); a writer's Close records the exact
-// payload bytes.
+// Length: every entry carries the ledger's cumulative length (see Entry
+// format), so recovery closes the ledger with the length the last entry
+// carries: the last entry found by the scan, or the last entry a fenced
+// bookie returned with its fence answer, or else (the ledger ends at the
+// LAC and no answer held that entry) the entry read from its fragment,
+// failing retryably if it cannot be read. A writer's Close records the
+// payload bytes it got acknowledged, which is the same number.
+//
+// # Entry format
+//
+// The bookie protocol frames an entry as ledger id, entry id, LAC, payload
+// and a CRC32C over all four (bookiepb.NewEntry). Inside that payload the
+// ledger client puts its own header, chosen per ledger by
+// LedgerMetadata.EntryFormat:
+//
+//	format 0 (ledgers written before format 1): the caller's payload as is;
+//	         recovery cannot learn the length and records Length -1.
+//	format 1 (what Create writes): length uint64 big-endian, then the
+//	         caller's payload. length is the cumulative payload bytes of
+//	         entries 0..this one (BookKeeper's entry header field), so the
+//	         last entry of a ledger carries the ledger's length. The
+//	         checksum covers it.
+//
+// Reads strip the header: Reader.Read returns the caller's payload, so no
+// caller decodes entries itself. An answer whose payload cannot be an entry
+// of the ledger's format (shorter than the header, or a cumulative length
+// below its own payload size) is treated as one failing its checksum. A
+// ledger of an unknown (newer) format is refused with ErrInvalidArgument by
+// OpenReader, Recover and the writer. Bookies see format 1 entries 8 bytes
+// larger than the caller's payload: Config.MaxEntryBytes bounds the
+// caller's payload, and bookies must accept MaxEntryBytes + 8.
 //
 // # Readers
 //

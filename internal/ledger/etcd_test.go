@@ -61,6 +61,7 @@ func TestEndToEndEtcd(t *testing.T) {
 		t.Fatalf("entry %d acknowledged beyond the closed end %d", top, md.LastEntryID)
 	}
 	checkReadable(t, rcl, w.ID(), acked)
+	checkLength(t, rcl, md, w.ID())
 	must(t, rcl.Delete(ctx, w.ID()), "delete")
 	_, _, err = rcl.Metadata(ctx, w.ID())
 	wantErr(t, err, ErrNoLedger, "metadata after delete")

@@ -54,6 +54,7 @@ func TestTwoWriters(t *testing.T) {
 				t.Fatalf("A got entry %d acknowledged, beyond B's closed end %d", top, md.LastEntryID)
 			}
 			checkReadable(t, clB, w.ID(), acked)
+			checkLength(t, clB, md, w.ID())
 			if _, err := w.Close(ctx); !errors.Is(err, dlog.ErrFenced) {
 				t.Fatalf("A's close: got %v, want fenced", err)
 			}

@@ -183,5 +183,9 @@ func readDirect(t testing.TB, cl *Client, addr string, id, e int64) ([]byte, err
 	if r.Entry == nil {
 		return nil, errors.New("no entry in answer")
 	}
-	return r.Entry.Payload, nil
+	p, _, ok := unframe(currentFormat, r.Entry.Payload)
+	if !ok {
+		return nil, errors.New("malformed entry")
+	}
+	return p, nil
 }

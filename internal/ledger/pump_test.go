@@ -10,6 +10,7 @@ import (
 
 	"github.com/dlog-io/dlog/internal/bookieclient"
 	"github.com/dlog-io/dlog/internal/cluster"
+	"github.com/dlog-io/dlog/internal/metadata"
 	"github.com/dlog-io/dlog/internal/pb/bookiepb"
 )
 
@@ -134,7 +135,7 @@ func countCopies(t testing.TB, cl *Client, c *cluster.Cluster, id int64, want ma
 					}
 					defer wg.Done()
 					defer func() { <-sem }()
-					if got := r.GetRead().GetEntry(); err == nil && got != nil && bytes.Equal(got.Payload, data) {
+					if got := r.GetRead().GetEntry(); err == nil && got != nil && bytes.Equal(unframed(got.Payload), data) {
 						mu.Lock()
 						out[e]++
 						mu.Unlock()
@@ -165,5 +166,39 @@ func checkReadable(t testing.TB, cl *Client, id int64, acked map[int64][]byte) {
 		if !bytes.Equal(got[0].Payload, want) {
 			t.Fatalf("ledger %d entry %d: read %q, acknowledged %q", id, e, got[0].Payload, want)
 		}
+	}
+}
+
+// unframed is the caller's payload of a stored entry of the current
+// format (nil if malformed).
+func unframed(b []byte) []byte {
+	p, _, ok := unframe(currentFormat, b)
+	if !ok {
+		return nil
+	}
+	return p
+}
+
+// checkLength reads a closed ledger back and checks that its metadata
+// records its true length: the payload bytes of entries 0..LastEntryID.
+func checkLength(t testing.TB, cl *Client, md metadata.LedgerMetadata, id int64) {
+	t.Helper()
+	if md.State != metadata.LedgerClosed {
+		t.Fatalf("ledger %d: state %v, want CLOSED", id, md.State)
+	}
+	var want int64
+	if md.LastEntryID >= 0 {
+		ctx := deadline(t, 60*time.Second)
+		r, err := cl.OpenReader(ctx, id)
+		must(t, err, "open reader of ledger %d", id)
+		defer r.Close()
+		got, err := r.Read(ctx, 0, md.LastEntryID)
+		must(t, err, "read ledger %d", id)
+		for _, e := range got {
+			want += int64(len(e.Payload))
+		}
+	}
+	if md.Length != want {
+		t.Fatalf("ledger %d closed at %d with length %d, its entries hold %d bytes", id, md.LastEntryID, md.Length, want)
 	}
 }

@@ -175,17 +175,25 @@ func checkClosedLedger(t *testing.T, cl *Client, id int64, tag string, size int,
 		t.Fatalf("ledger %d: reader LAC %d sealed %v, closed at %d", id, r.LAC(), r.Sealed(), md.LastEntryID)
 	}
 	if md.LastEntryID < 0 {
+		if md.Length != 0 {
+			t.Fatalf("ledger %d closed empty with length %d", id, md.Length)
+		}
 		return
 	}
 	got, err := r.Read(ctx, 0, md.LastEntryID)
 	must(t, err, "read ledger %d up to %d", id, md.LastEntryID)
+	var length int64
 	for _, e := range got {
+		length += int64(len(e.Payload))
 		if !bytes.Equal(e.Payload, payload(tag, e.ID, size)) {
 			t.Fatalf("ledger %d entry %d: %q is not what its writer sent", id, e.ID, e.Payload)
 		}
 		if want, ok := acked[e.ID]; ok && !bytes.Equal(want, e.Payload) {
 			t.Fatalf("ledger %d entry %d: read %q, acknowledged %q", id, e.ID, e.Payload, want)
 		}
+	}
+	if md.Length != length {
+		t.Fatalf("ledger %d closed at %d with length %d, its entries hold %d bytes", id, md.LastEntryID, md.Length, length)
 	}
 	if _, err := r.Read(ctx, md.LastEntryID+1, md.LastEntryID+1); !errors.Is(err, ErrBeyondLAC) {
 		t.Fatalf("ledger %d: reading past the closed end: %v, want ErrBeyondLAC", id, err)

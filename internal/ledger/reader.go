@@ -54,6 +54,9 @@ func (c *Client) OpenReader(ctx context.Context, id int64) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkFormat(id, md.EntryFormat); err != nil {
+		return nil, err
+	}
 	r := &Reader{c: c, id: id, p: quorum.Params{EnsembleSize: md.EnsembleSize, WriteQuorum: md.WriteQuorum, AckQuorum: md.AckQuorum}}
 	r.mu.lac = -1
 	r.apply(md, ver)
@@ -411,10 +414,10 @@ func (r *Reader) readEntry(ctx context.Context, e int64, md metadata.LedgerMetad
 		for k, idx := range ws {
 			ids[k] = ensemble[idx]
 		}
-		entry, allDenied, err := r.c.speculativeRead(ctx, r.id, e, r.c.readOrder(ids))
+		got, allDenied, err := r.c.speculativeRead(ctx, r.id, e, md.EntryFormat, r.c.readOrder(ids))
 		if err == nil {
-			r.advance(entry.Lac)
-			return Entry{ID: e, Payload: entry.Payload}, nil
+			r.advance(got.lac)
+			return Entry{ID: e, Payload: got.payload}, nil
 		}
 		if !allDenied || ctx.Err() != nil {
 			r.c.metrics.readErrors.WithLabelValues("unavailable").Inc()
@@ -440,11 +443,19 @@ type readAnswer struct {
 	sent time.Time
 }
 
+// readResult is one entry read and decoded.
+type readResult struct {
+	lac     int64  // the LAC the entry carried
+	payload []byte // the caller's payload
+	length  int64  // cumulative ledger length through the entry; -1 unknown
+}
+
 // speculativeRead asks the bookies in order: the next one when the
 // previous answered an error (at once) or has not answered within the
-// speculative timeout; the first valid entry wins. allDenied reports that
-// every bookie answered an explicit negative.
-func (c *Client) speculativeRead(ctx context.Context, ledgerID, e int64, order []string) (*bookiepb.Entry, bool, error) {
+// speculative timeout; the first valid entry (checksum, ids and the
+// ledger's entry format) wins. allDenied reports that every bookie
+// answered an explicit negative.
+func (c *Client) speculativeRead(ctx context.Context, ledgerID, e int64, format int, order []string) (readResult, bool, error) {
 	answers := make(chan readAnswer, len(order)) // one slot per request: callbacks never block
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.ReadTimeout)
 	defer cancel()
@@ -484,10 +495,12 @@ func (c *Client) speculativeRead(ctx context.Context, ledgerID, e int64, order [
 			outstanding--
 			if a.err == nil {
 				if entry := a.resp.GetRead().GetEntry(); entry != nil && entry.Verify() && entry.LedgerId == ledgerID && entry.EntryId == e {
-					took := time.Since(a.sent)
-					c.spec.observe(took)
-					c.metrics.readLatency.Observe(took.Seconds())
-					return entry, false, nil
+					if payload, length, ok := unframe(format, entry.Payload); ok {
+						took := time.Since(a.sent)
+						c.spec.observe(took)
+						c.metrics.readLatency.Observe(took.Seconds())
+						return readResult{lac: entry.Lac, payload: payload, length: length}, false, nil
+					}
 				}
 				lastErr = fmt.Errorf("%w: entry %d:%d failed verification", bookieclient.ErrBadResponse, ledgerID, e)
 			} else if bookieclient.IsExplicitNegative(a.err) {
@@ -506,11 +519,11 @@ func (c *Client) speculativeRead(ctx context.Context, ledgerID, e int64, order [
 				timerC = nil
 			}
 		case <-ctx.Done():
-			return nil, false, fmt.Errorf("ledger %d entry %d: %w", ledgerID, e, ctx.Err())
+			return readResult{}, false, fmt.Errorf("ledger %d entry %d: %w", ledgerID, e, ctx.Err())
 		}
 	}
 	if negatives == len(order) {
-		return nil, true, fmt.Errorf("ledger %d entry %d: %w", ledgerID, e, bookieclient.ErrNoEntry)
+		return readResult{}, true, fmt.Errorf("ledger %d entry %d: %w", ledgerID, e, bookieclient.ErrNoEntry)
 	}
-	return nil, false, fmt.Errorf("ledger %d entry %d: %w: %w", ledgerID, e, ErrUnavailable, lastErr)
+	return readResult{}, false, fmt.Errorf("ledger %d entry %d: %w: %w", ledgerID, e, ErrUnavailable, lastErr)
 }

@@ -37,9 +37,11 @@ const recoveryAttempts = 8
 // error. On error the ledger is left IN_RECOVERY (or OPEN) and is never
 // shortened.
 //
-// The returned metadata's Length is -1 when recovery closed the ledger:
-// entries carry no cumulative length, so recovery cannot know the payload
-// bytes of entries it did not read.
+// The closed metadata records the last entry id and the ledger's length
+// (payload bytes), taken from the cumulative length the last entry carries
+// (entry format 1; a ledger of format 0 gets Length -1, unknown). When no
+// scanned or fenced answer holds the last entry, it is read from its
+// fragment; if that fails, ErrRecoveryIncomplete.
 func (c *Client) Recover(ctx context.Context, id int64) (metadata.LedgerMetadata, error) {
 	start := time.Now()
 	md, result, err := c.recover(ctx, id)
@@ -61,6 +63,9 @@ func (c *Client) recover(ctx context.Context, id int64) (metadata.LedgerMetadata
 		if err != nil {
 			return md, "failed", c.recoveryErr(id, "read metadata", err)
 		}
+		if err := checkFormat(id, md.EntryFormat); err != nil {
+			return md, "failed", err
+		}
 		switch md.State {
 		case metadata.LedgerClosed:
 			return md, "already-closed", nil
@@ -76,7 +81,7 @@ func (c *Client) recover(ctx context.Context, id int64) (metadata.LedgerMetadata
 			}
 			md, ver = next, v
 		}
-		last, md, ver, err := c.recoverData(ctx, id, md, ver)
+		last, length, md, ver, err := c.recoverData(ctx, id, md, ver)
 		if errors.Is(err, errMetadataChanged) {
 			continue // changed under an ensemble change of this recovery
 		}
@@ -86,10 +91,7 @@ func (c *Client) recover(ctx context.Context, id int64) (metadata.LedgerMetadata
 		next := cloneMetadata(md)
 		next.State = metadata.LedgerClosed
 		next.LastEntryID = last
-		next.Length = -1 // unknown: see the package documentation
-		if last < 0 {
-			next.Length = 0
-		}
+		next.Length = length
 		_, cur, err := updateLedger(ctx, c, id, ver, next)
 		switch {
 		case err == nil:
@@ -128,6 +130,10 @@ type recovery struct {
 	// ensemble change during re-replication updates them.
 	md  metadata.LedgerMetadata
 	ver metadata.Version
+	// lengths are the cumulative ledger lengths carried by the entries
+	// this recovery saw (fence answers, present recovery reads), by entry
+	// id; empty for entry format 0.
+	lengths map[int64]int64
 
 	// fenceBox receives the answers to the fencing reads and identity
 	// checks; late ones keep arriving while the tail is scanned.
@@ -149,9 +155,10 @@ const (
 )
 
 // recoverData fences the last fragment and finds (and re-replicates) the
-// ledger's tail; it returns the last entry id and the metadata (and
-// version) the recovery holds, changed if it had to change the ensemble.
-func (c *Client) recoverData(ctx context.Context, id int64, md metadata.LedgerMetadata, ver metadata.Version) (int64, metadata.LedgerMetadata, metadata.Version, error) {
+// ledger's tail; it returns the last entry id, the ledger's length and the
+// metadata (and version) the recovery holds, changed if it had to change
+// the ensemble.
+func (c *Client) recoverData(ctx context.Context, id int64, md metadata.LedgerMetadata, ver metadata.Version) (int64, int64, metadata.LedgerMetadata, metadata.Version, error) {
 	frag := md.Fragments[len(md.Fragments)-1]
 	r := &recovery{
 		c:        c,
@@ -162,6 +169,7 @@ func (c *Client) recoverData(ctx context.Context, id int64, md metadata.LedgerMe
 		key:      md.MasterKey,
 		md:       md,
 		ver:      ver,
+		lengths:  make(map[int64]int64),
 		fenceBox: newInbox[fenceAnswer](),
 		identity: make(map[string]identityState),
 	}
@@ -171,14 +179,58 @@ func (c *Client) recoverData(ctx context.Context, id int64, md metadata.LedgerMe
 	defer cancel()
 	lac, err := r.fence(ctx, fctx)
 	if err != nil {
-		return 0, r.md, r.ver, err
+		return 0, 0, r.md, r.ver, err
 	}
 	// Every entry before the last fragment was acknowledged when the
 	// fragment was created (it starts at the writer's LAC+1), so the scan
 	// never starts below it, whatever the fenced bookies know (BookKeeper
 	// #2615).
 	last, err := r.scan(ctx, max(lac, r.first-1))
-	return last, r.md, r.ver, err
+	if err != nil {
+		return 0, 0, r.md, r.ver, err
+	}
+	length, err := r.length(ctx, last)
+	return last, length, r.md, r.ver, err
+}
+
+// learn records the cumulative length an entry carries, if its format has
+// one. ok is false when the entry's bytes are not a valid entry of the
+// ledger's format.
+func (r *recovery) learn(e *bookiepb.Entry) bool {
+	_, n, ok := unframe(r.md.EntryFormat, e.Payload)
+	if ok && n >= 0 {
+		r.lengths[e.EntryId] = n
+	}
+	return ok
+}
+
+// length returns the ledger's length once it ends at last: the cumulative
+// length entry last carries. Recovery usually saw it (the last entry found
+// by the scan, or a fenced bookie's last entry); otherwise (the ledger ends
+// at the LAC and no fence answer held that entry) it is read from its
+// fragment like any acknowledged entry. Format 0 ledgers have no length:
+// -1.
+func (r *recovery) length(ctx context.Context, last int64) (int64, error) {
+	switch {
+	case last < 0:
+		return 0, nil
+	case r.md.EntryFormat == formatRaw:
+		return -1, nil
+	}
+	if n, ok := r.lengths[last]; ok {
+		return n, nil
+	}
+	ensemble := r.md.Fragments[fragmentFor(r.md, last)].Bookies
+	ws := r.p.WriteSet(last)
+	ids := make([]string, len(ws))
+	for k, idx := range ws {
+		ids[k] = ensemble[idx]
+	}
+	got, _, err := r.c.speculativeRead(ctx, r.id, last, r.md.EntryFormat, r.c.readOrder(ids))
+	if err != nil {
+		return 0, fmt.Errorf("recover ledger %d: %w: read the length of the last entry %d: %w", r.id, ErrRecoveryIncomplete, last, err)
+	}
+	return got.length, nil
 }
 
 type fenceAnswer struct {
@@ -280,7 +332,7 @@ func (r *recovery) fence(ctx, reqCtx context.Context) (int64, error) {
 			case a.err == nil:
 				rd := a.resp.GetRead()
 				switch {
-				case rd == nil || (rd.Entry != nil && (!rd.Entry.Verify() || rd.Entry.LedgerId != r.id)):
+				case rd == nil || (rd.Entry != nil && (!rd.Entry.Verify() || rd.Entry.LedgerId != r.id || !r.learn(rd.Entry))):
 					r.c.log.Warn("malformed fence answer", "ledger-id", r.id, "bookie", b)
 					states[i] = quorum.Failed
 				case !rd.Fenced:
@@ -573,7 +625,7 @@ func (r *recovery) onRead(t *tail, ev recoveryEvent) error {
 	res := quorum.ReadUnknown
 	switch {
 	case ev.err == nil:
-		if e := ev.resp.GetRead().GetEntry(); e != nil && e.Verify() && e.LedgerId == r.id && e.EntryId == ev.entry {
+		if e := ev.resp.GetRead().GetEntry(); e != nil && e.Verify() && e.LedgerId == r.id && e.EntryId == ev.entry && r.learn(e) {
 			res = quorum.ReadPresent
 			if st.data == nil {
 				st.data = e

@@ -97,6 +97,7 @@ func TestRecoveryWithSlowOrSilentBookies(t *testing.T) {
 				}
 			}
 			checkReadable(t, cl, w.ID(), acked)
+			checkLength(t, cl, md, w.ID())
 		})
 	}
 }
@@ -136,6 +137,7 @@ func TestRecoveryOneBookieLacksTail(t *testing.T) {
 		t.Fatalf("recovered to %d, want 9", md.LastEntryID)
 	}
 	checkReadable(t, cl, w.ID(), acked)
+	checkLength(t, cl, md, w.ID())
 	// Entry 9 was beyond the fenced LAC (8): recovery re-added it to its
 	// whole write set.
 	if n := copies(t, cl, c, w.ID(), 9, acked[9]); n != 3 {
@@ -266,6 +268,7 @@ func TestRecoveryWipedBookie(t *testing.T) {
 				t.Fatalf("recovered to %d, want 9: an acknowledged entry was cut off", md.LastEntryID)
 			}
 			checkReadable(t, rec, w.ID(), acked)
+			checkLength(t, rec, md, w.ID())
 		})
 	}
 }
@@ -315,6 +318,7 @@ func TestConcurrentRecoveries(t *testing.T) {
 					t.Fatalf("round %d: entry %d acknowledged beyond the closed end %d", round, top, md1.LastEntryID)
 				}
 				checkReadable(t, cl1, w.ID(), acked)
+				checkLength(t, cl1, md1, w.ID())
 				cur, _, err := cl2.Metadata(ctx, w.ID())
 				must(t, err, "metadata")
 				if !sameLedger(cur, md1) {
@@ -356,4 +360,5 @@ func TestRecoveryEnsembleChange(t *testing.T) {
 		t.Fatalf("fragments after recovery %+v, want a second one from entry 9 replacing %s", md.Fragments, ens[1])
 	}
 	checkReadable(t, cl, w.ID(), acked)
+	checkLength(t, cl, md, w.ID())
 }

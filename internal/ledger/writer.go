@@ -26,6 +26,7 @@ type Writer struct {
 	id        int64
 	p         quorum.Params
 	masterKey []byte
+	format    int // entry format (formatRaw, formatLength)
 	log       *slog.Logger
 
 	// slots holds one token per accepted add whose callback has not run
@@ -53,6 +54,9 @@ type Writer struct {
 		closed  bool // Close finished (successfully or not)
 		closeMD metadata.LedgerMetadata
 		length  int64 // payload bytes of acknowledged entries
+		// pushed is the payload bytes of every entry accepted: the
+		// cumulative length the next entry's header adds to.
+		pushed int64
 		// lastSentLAC is the LAC piggybacked on the latest add sent;
 		// lastExplicitLAC the latest LAC sent by WriteLAC.
 		lastSentLAC, lastExplicitLAC int64
@@ -92,11 +96,15 @@ func newWriter(c *Client, id int64, md metadata.LedgerMetadata, ver metadata.Ver
 	if err != nil {
 		return nil, fmt.Errorf("ledger %d: %w", id, err)
 	}
+	if err := checkFormat(id, md.EntryFormat); err != nil {
+		return nil, err
+	}
 	w := &Writer{
 		c:         c,
 		id:        id,
 		p:         p,
 		masterKey: md.MasterKey,
+		format:    md.EntryFormat,
 		log:       c.log.With("ledger-id", id),
 		slots:     make(chan struct{}, c.cfg.MaxPendingAdds),
 		changec:   make(chan struct{}, 1),
@@ -184,9 +192,10 @@ func (w *Writer) AddAsync(ctx context.Context, payload []byte, done func(entryID
 	id, sends := w.mu.tr.Add()
 	lac := w.mu.tr.LAC()
 	w.mu.lastSentLAC = lac
+	w.mu.pushed += int64(len(payload))
 	op := &addOp{
 		entryID: id,
-		add:     &bookiepb.AddRequest{Entry: bookiepb.NewEntry(w.id, id, lac, payload), MasterKey: w.masterKey},
+		add:     &bookiepb.AddRequest{Entry: bookiepb.NewEntry(w.id, id, lac, frame(w.format, w.mu.pushed, payload)), MasterKey: w.masterKey},
 		size:    len(payload),
 		done:    done,
 		start:   time.Now(),

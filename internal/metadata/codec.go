@@ -103,7 +103,7 @@ func ledgerToPB(m LedgerMetadata) *metapb.Ledger {
 		MinRegions: int32(m.MinRegions), State: metapb.LedgerState(m.State),
 		LastEntryId: m.LastEntryID, Length: m.Length,
 		MasterKey: slices.Clone(m.MasterKey), Custom: maps.Clone(m.Custom),
-		CreatedUnixMs: unixMs(m.Created),
+		CreatedUnixMs: unixMs(m.Created), EntryFormat: int32(m.EntryFormat),
 	}
 	for _, f := range m.Fragments {
 		p.Fragments = append(p.Fragments, &metapb.Fragment{FirstEntryId: f.FirstEntryID, Bookies: slices.Clone(f.Bookies)})
@@ -117,7 +117,7 @@ func ledgerFromPB(p *metapb.Ledger) LedgerMetadata {
 		MinRegions: int(p.GetMinRegions()), State: LedgerState(p.GetState()),
 		LastEntryID: p.GetLastEntryId(), Length: p.GetLength(),
 		MasterKey: slices.Clone(p.GetMasterKey()), Custom: maps.Clone(p.GetCustom()),
-		Created: fromUnixMs(p.GetCreatedUnixMs()),
+		Created: fromUnixMs(p.GetCreatedUnixMs()), EntryFormat: int(p.GetEntryFormat()),
 	}
 	for _, f := range p.GetFragments() {
 		m.Fragments = append(m.Fragments, Fragment{FirstEntryID: f.GetFirstEntryId(), Bookies: slices.Clone(f.GetBookies())})
@@ -139,6 +139,8 @@ func validateLedger(m LedgerMetadata) error {
 		return bad("fragments must start at entry 0")
 	case m.LastEntryID < -1:
 		return bad("last entry id %d", m.LastEntryID)
+	case m.EntryFormat < 0:
+		return bad("entry format %d", m.EntryFormat)
 	}
 	for i, f := range m.Fragments {
 		if i > 0 && f.FirstEntryID <= m.Fragments[i-1].FirstEntryID {

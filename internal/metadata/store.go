@@ -132,11 +132,14 @@ type LedgerMetadata struct {
 	MinRegions   int
 	State        LedgerState
 	LastEntryID  int64 // -1 until closed with entries
-	Length       int64 // payload bytes, set at close
+	Length       int64 // payload bytes, set at close; -1 = unknown
 	Fragments    []Fragment
 	MasterKey    []byte
 	Custom       map[string]string
 	Created      time.Time
+	// EntryFormat is how the ledger's entries frame their payload (the
+	// ledger package defines the formats); 0 = the payload as is.
+	EntryFormat int
 }
 
 // NamespaceInfo is a namespace's settings.

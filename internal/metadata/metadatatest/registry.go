@@ -21,7 +21,7 @@ func ledger(e, qw, qa int) metadata.LedgerMetadata {
 		EnsembleSize: e, WriteQuorum: qw, AckQuorum: qa, State: metadata.LedgerOpen, LastEntryID: -1,
 		Fragments: []metadata.Fragment{{FirstEntryID: 0, Bookies: bookies}},
 		MasterKey: []byte("secret"), Custom: map[string]string{"app": "test"},
-		Created: time.UnixMilli(time.Now().UnixMilli()),
+		Created: time.UnixMilli(time.Now().UnixMilli()), EntryFormat: 1,
 	}
 }
 
@@ -218,6 +218,7 @@ func testLedgers(t *testing.T, e *env) {
 			return m
 		}(),
 		func() metadata.LedgerMetadata { m := ledger(3, 2, 3); return m }(),
+		func() metadata.LedgerMetadata { m := ledger(3, 2, 2); m.EntryFormat = -1; return m }(),
 	}
 	for i, m := range invalid {
 		_, err := st.CreateLedger(ctx, 100+int64(i), m)

@@ -528,14 +528,19 @@ type Ledger struct {
 	State        LedgerState            `protobuf:"varint,4,opt,name=state,proto3,enum=dlog.metadata.v1.LedgerState" json:"state,omitempty"`
 	// -1 while the ledger has no entry or is not closed.
 	LastEntryId int64 `protobuf:"varint,5,opt,name=last_entry_id,json=lastEntryId,proto3" json:"last_entry_id,omitempty"`
-	// Total payload bytes, set at close.
+	// Total payload bytes, set at close; -1 when unknown (a ledger of entry
+	// format 0 closed by recovery).
 	Length        int64             `protobuf:"varint,6,opt,name=length,proto3" json:"length,omitempty"`
 	Fragments     []*Fragment       `protobuf:"bytes,7,rep,name=fragments,proto3" json:"fragments,omitempty"`
 	MasterKey     []byte            `protobuf:"bytes,8,opt,name=master_key,json=masterKey,proto3" json:"master_key,omitempty"`
 	Custom        map[string]string `protobuf:"bytes,9,rep,name=custom,proto3" json:"custom,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	CreatedUnixMs int64             `protobuf:"varint,10,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
 	// Minimum number of regions every ack quorum spans (0 or 1: no constraint).
-	MinRegions    int32 `protobuf:"varint,11,opt,name=min_regions,json=minRegions,proto3" json:"min_regions,omitempty"`
+	MinRegions int32 `protobuf:"varint,11,opt,name=min_regions,json=minRegions,proto3" json:"min_regions,omitempty"`
+	// How entries frame their payload (internal/ledger/doc.go): 0 = the
+	// payload as is; 1 = an 8-byte big-endian cumulative ledger length, then
+	// the payload.
+	EntryFormat   int32 `protobuf:"varint,12,opt,name=entry_format,json=entryFormat,proto3" json:"entry_format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -643,6 +648,13 @@ func (x *Ledger) GetCreatedUnixMs() int64 {
 func (x *Ledger) GetMinRegions() int32 {
 	if x != nil {
 		return x.MinRegions
+	}
+	return 0
+}
+
+func (x *Ledger) GetEntryFormat() int32 {
+	if x != nil {
+		return x.EntryFormat
 	}
 	return 0
 }
@@ -1133,7 +1145,7 @@ const file_dlog_metadata_v1_metadata_proto_rawDesc = "" +
 	"\x0fcreated_unix_ms\x18\x05 \x01(\x03R\rcreatedUnixMs\"J\n" +
 	"\bFragment\x12$\n" +
 	"\x0efirst_entry_id\x18\x01 \x01(\x03R\ffirstEntryId\x12\x18\n" +
-	"\abookies\x18\x02 \x03(\tR\abookies\"\xfb\x03\n" +
+	"\abookies\x18\x02 \x03(\tR\abookies\"\x9e\x04\n" +
 	"\x06Ledger\x12#\n" +
 	"\rensemble_size\x18\x01 \x01(\x05R\fensembleSize\x12!\n" +
 	"\fwrite_quorum\x18\x02 \x01(\x05R\vwriteQuorum\x12\x1d\n" +
@@ -1149,7 +1161,8 @@ const file_dlog_metadata_v1_metadata_proto_rawDesc = "" +
 	"\x0fcreated_unix_ms\x18\n" +
 	" \x01(\x03R\rcreatedUnixMs\x12\x1f\n" +
 	"\vmin_regions\x18\v \x01(\x05R\n" +
-	"minRegions\x1a9\n" +
+	"minRegions\x12!\n" +
+	"\fentry_format\x18\f \x01(\x05R\ventryFormat\x1a9\n" +
 	"\vCustomEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"V\n" +
