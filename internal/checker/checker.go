@@ -74,6 +74,7 @@ func Check(h *history.History, drains history.Drains, opts Options) Report {
 		rep.Stats.LastHeal = &t
 	}
 	rep.Linearizability = c.linearizability(m)
+	c.ownership(m)
 	lin := c.props[PropAppendLinearizable]
 	for _, l := range rep.Linearizability.Logs {
 		if l.Verdict == VerdictIllegal {

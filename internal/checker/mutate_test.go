@@ -173,6 +173,7 @@ func (s *subject) insert(at int, e history.Event) {
 type mutation struct {
 	name  string
 	want  []string // exactly the properties that must fail
+	may   []string // properties that may fail too (the mutation breaks them as well in some histories)
 	opts  Options
 	apply func(s *subject) bool // false: not applicable to this history
 }
@@ -326,6 +327,9 @@ var mutations = []mutation{
 	{
 		name: "an append is acknowledged in an epoch after it was fenced",
 		want: []string{PropPostFenceAck},
+		// When a newer epoch had been acknowledged before, the old epoch's
+		// comeback also breaks ownership as a register.
+		may: []string{PropOwnershipLinearizable},
 		apply: func(s *subject) bool {
 			fenced := map[string]int64{} // epoch -> first fence time
 			for _, e := range s.events {
@@ -667,7 +671,7 @@ func TestMutationsAreCaught(t *testing.T) {
 					t.Fatalf("seed %d: mutation made an invalid history: %v", seed, err)
 				}
 				rep := Check(h, s.drains, mu.opts)
-				got := rep.Failed()
+				got := slices.DeleteFunc(rep.Failed(), func(p string) bool { return slices.Contains(mu.may, p) })
 				want := slices.Clone(mu.want)
 				sort.Strings(got)
 				sort.Strings(want)

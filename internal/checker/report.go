@@ -27,6 +27,7 @@ const (
 	PropReaderDuplicate       = "reader-duplicate"
 	PropReadPastSeal          = "read-past-seal"
 	PropPostFenceAck          = "post-fence-ack"
+	PropOwnershipLinearizable = "ownership-linearizable"
 	PropSequenceID            = "sequence-id"
 	PropTxID                  = "txid"
 	PropDrainIncomplete       = "drain-incomplete"
@@ -46,6 +47,7 @@ var propertyOrder = []struct{ name, guarantee string }{
 	{PropReaderDuplicate, "G6/P6"},
 	{PropReadPastSeal, "G6/P7"},
 	{PropPostFenceAck, "G5/P8"},
+	{PropOwnershipLinearizable, "G5/G7"},
 	{PropSequenceID, "G2"},
 	{PropTxID, "G2"},
 	{PropDrainIncomplete, "G8/P11"},

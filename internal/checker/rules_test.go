@@ -230,6 +230,26 @@ func TestRules(t *testing.T) {
 			b := newHB().invoke("w1", "a", 1).ok("w1", "a", 1, d(1, 0, 0), "e1").invoke("w2", "b", 2).ok("w2", "b", 2, d(1, 1, 0), "e2")
 			return b.rec("a", d(1, 0, 0), 1, 0).rec("b", d(1, 1, 0), 2, 1)
 		}, Options{}, false, []string{PropPostFenceAck}},
+		{"ownership: epochs take over in turn", func() *hb {
+			b := ownerSegments(3)
+			b.invoke("w1", "a", 1).ok("w1", "a", 1, d(1, 0, 0), "e1").invoke("w2", "b", 2).ok("w2", "b", 2, d(2, 0, 0), "e2")
+			b.invoke("w1", "c", 3).ok("w1", "c", 3, d(3, 0, 0), "e3")
+			return b.rec("a", d(1, 0, 0), 1, 0).rec("b", d(2, 0, 0), 2, 1).rec("c", d(3, 0, 0), 3, 2)
+		}, Options{}, false, nil},
+		{"ownership: the old epoch's append in flight at the takeover", func() *hb {
+			b := ownerSegments(2)
+			b.invoke("w1", "a", 1).ok("w1", "a", 1, d(1, 0, 0), "e1").invoke("w1", "b", 2)
+			b.invoke("w2", "c", 3).ok("w2", "c", 3, d(2, 0, 0), "e2").ok("w1", "b", 2, d(1, 1, 0), "e1")
+			b.drain.Segments[0].LastEntryID = 1
+			b.drain.Segments[1].StartSeqID = history.Int64(2)
+			return b.rec("a", d(1, 0, 0), 1, 0).rec("b", d(1, 1, 0), 2, 1).rec("c", d(2, 0, 0), 3, 2)
+		}, Options{}, false, nil},
+		{"ownership: an old epoch acknowledged after the takeover", func() *hb {
+			b := ownerSegments(3)
+			b.invoke("w1", "a", 1).ok("w1", "a", 1, d(1, 0, 0), "e1").invoke("w2", "b", 2).ok("w2", "b", 2, d(2, 0, 0), "e2")
+			b.invoke("w1", "c", 3).ok("w1", "c", 3, d(3, 0, 0), "e1")
+			return b.rec("a", d(1, 0, 0), 1, 0).rec("b", d(2, 0, 0), 2, 1).rec("c", d(3, 0, 0), 3, 2)
+		}, Options{}, false, []string{PropOwnershipLinearizable}},
 		{"ack beyond the sealed end", func() *hb {
 			b := three()
 			b.drain.Segments[0] = history.Segment{LSSN: 1, State: history.Completed, LastEntryID: 1}
@@ -374,4 +394,19 @@ func TestReadsBelowTruncationAreAllowed(t *testing.T) {
 	if got := rep.Stats.Total.TruncatedAcked; got != 2 {
 		t.Fatalf("truncated acked = %d, want 2", got)
 	}
+}
+
+// ownerSegments is a drain skeleton with n segments of one entry each,
+// all but the last sealed.
+func ownerSegments(n int64) *hb {
+	b := newHB()
+	b.drain.Segments = nil
+	for l := int64(1); l <= n; l++ {
+		seg := history.Segment{LSSN: l, State: history.Completed, LastEntryID: 0, StartSeqID: history.Int64(l - 1)}
+		if l == n {
+			seg.State = history.InProgress
+		}
+		b.drain.Segments = append(b.drain.Segments, seg)
+	}
+	return b
 }

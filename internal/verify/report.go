@@ -26,6 +26,7 @@ var summaryProps = []struct{ prop, col string }{
 	{checker.PropReaderDuplicate, "R-DUP"},
 	{checker.PropReadPastSeal, "PAST-SEAL"},
 	{checker.PropPostFenceAck, "FENCE"},
+	{checker.PropOwnershipLinearizable, "OWNER"},
 	{checker.PropSequenceID, "SEQID"},
 	{checker.PropTxID, "TXID"},
 	{checker.PropDrainIncomplete, "DRAIN"},
