@@ -305,3 +305,67 @@ func TestBulkAndRecordSetFailures(t *testing.T) {
 		t.Fatalf("part of the poisoned record set is in the log: 18 %v, 20 %v", present[18], present[20])
 	}
 }
+
+// TestNamespaceRetention: the namespace's retention (Config.Retention)
+// collects every completed segment older than it except the last one,
+// which seeds the next sequence id; a log created with its own retention
+// keeps its segments; sequence ids continue after the collection.
+func TestNamespaceRetention(t *testing.T) {
+	c := startCluster(t, 3, "memory:")
+	n := openNS(t, c, func(cfg *Config) {
+		cfg.Retention = time.Millisecond
+		cfg.SegmentRollBytes = 2 << 10
+		cfg.FlushBytes = 512
+	})
+	ctx := deadline(t, 2*time.Minute)
+	must(t, n.CreateLog(ctx, "expiring", LogOptions{}), "create")
+	must(t, n.CreateLog(ctx, "kept", LogOptions{Retention: time.Hour}), "create with retention")
+	counts := map[string]int{}
+	for _, log := range []string{"expiring", "kept"} {
+		w, err := n.OpenWriter(ctx, log, WriterOptions{})
+		must(t, err, "open writer %s", log)
+		h := newHistory()
+		writeUntil(ctx, w, h, 0, 200, 8, 64, nil)
+		if len(h.failed) > 0 {
+			t.Fatalf("%s: %d writes failed", log, len(h.failed))
+		}
+		must(t, w.Close(ctx), "close %s", log)
+		segs, err := n.ListSegments(ctx, log)
+		must(t, err, "segments")
+		if len(segs) < 4 {
+			t.Fatalf("%s: only %d segments", log, len(segs))
+		}
+		counts[log] = len(segs)
+	}
+	waitFor(t, ctx, "retention", func() bool {
+		must(t, n.RunGC(ctx), "gc")
+		segs, err := n.ListSegments(ctx, "expiring")
+		must(t, err, "segments")
+		return len(segs) == 1
+	})
+	segs, err := n.ListSegments(ctx, "kept")
+	must(t, err, "segments")
+	if len(segs) != counts["kept"] {
+		t.Fatalf("log with its own retention lost segments: %d of %d", len(segs), counts["kept"])
+	}
+	kept, err := n.ListSegments(ctx, "expiring")
+	must(t, err, "segments")
+	w, err := n.OpenWriter(ctx, "expiring", WriterOptions{})
+	must(t, err, "reopen writer")
+	d, err := w.Write(ctx, dlog.Record{TxID: 1000, Payload: payload(1000, 10)})
+	must(t, err, "write after collection")
+	must(t, w.Close(ctx), "close")
+	r, err := n.OpenReader(ctx, "expiring", AtStart(), ReaderOptions{})
+	must(t, err, "reader at start")
+	defer r.Close()
+	var recs []dlog.ReadRecord
+	for len(recs) == 0 || recs[len(recs)-1].DLSN != d {
+		batch, err := r.NextBatch(ctx, 100)
+		must(t, err, "read")
+		recs = append(recs, batch...)
+	}
+	checkSequence(t, recs)
+	if recs[0].SequenceID != kept[0].StartSequenceID || recs[len(recs)-1].SequenceID != 200 {
+		t.Fatalf("sequence ids %d..%d; want %d..200", recs[0].SequenceID, recs[len(recs)-1].SequenceID, kept[0].StartSequenceID)
+	}
+}
