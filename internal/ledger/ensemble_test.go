@@ -55,6 +55,7 @@ func TestEnsembleChangeOnKilledBookie(t *testing.T) {
 				t.Fatalf("closed at %d with %d entries acknowledged", md.LastEntryID, len(acked))
 			}
 			checkReadable(t, cl, w.ID(), acked)
+			checkLength(t, cl, md, w.ID())
 			must(t, c.Restart(ctx, c.Index(victim)), "restart %s", victim)
 			checkCopies(t, cl, c, w.ID(), acked, tt.opts.AckQuorum)
 		})
@@ -141,6 +142,7 @@ func TestNoReplacement(t *testing.T) {
 					t.Fatalf("recovered to %d, below acknowledged entry %d", rmd.LastEntryID, top)
 				}
 				checkReadable(t, cl, w.ID(), acked)
+				checkLength(t, cl, rmd, w.ID())
 			} else {
 				checkReadable(t, cl, w.ID(), acked)
 			}
