@@ -44,6 +44,9 @@ type core struct {
 
 	redirects atomic.Int64
 
+	bmu      sync.Mutex          // after batcher.mu
+	batchers map[string]*batcher // "<ns>/<log>" → its write coalescer
+
 	mu struct {
 		sync.Mutex
 		stubs    map[string]proxyStubs
@@ -91,6 +94,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		prefix = "c-" + hex.EncodeToString(b[:])
 	}
 	c.producers = newProducerPool(prefix, cfg.MaxProducers)
+	c.batchers = make(map[string]*batcher)
 	c.mu.stubs = make(map[string]proxyStubs)
 	c.mu.owners = make(map[string]string)
 	c.mu.blackout = make(map[string]time.Time)

@@ -48,6 +48,19 @@ type Config struct {
 	// the log with its original DLSN. Without it a write that fails
 	// indeterminately is returned to the caller as is. Default true.
 	Idempotence bool
+	// BatchWrites sends the untagged Writes of one log that are in flight
+	// at the same time as WriteBulk requests (each record keeps its own
+	// outcome): under load one request carries many records instead of
+	// one each. A Write is sent at once while fewer than BatchesInFlight
+	// requests of its log are in flight; otherwise it waits for one to
+	// return and goes with the next, of at most MaxBatchRecords records and
+	// MaxBatchBytes bytes (and half of MaxMessageBytes). Defaults true,
+	// 4, 1000 and 1 MiB. Writes tagged
+	// by the caller (Record.ProducerID) are never batched.
+	BatchWrites     bool
+	BatchesInFlight int
+	MaxBatchRecords int
+	MaxBatchBytes   int
 	// MaxProducers bounds the idempotent writes in flight at once (each
 	// uses one producer id of the client; a producer has one write in
 	// flight at a time, so its sequences reach the proxy in order). Writes
@@ -88,6 +101,10 @@ func DefaultConfig(servers ...string) Config {
 		RetryBackoffMax:   time.Second,
 		AttemptTimeout:    30 * time.Second,
 		Idempotence:       true,
+		BatchWrites:       true,
+		BatchesInFlight:   4,
+		MaxBatchRecords:   1000,
+		MaxBatchBytes:     1 << 20,
 		MaxProducers:      1024,
 		MaxMessageBytes:   16 << 20,
 		Connections:       4,
@@ -117,6 +134,9 @@ func (c Config) withDefaults() Config {
 	setInt(&c.MaxProducers, d.MaxProducers)
 	setInt(&c.MaxMessageBytes, d.MaxMessageBytes)
 	setInt(&c.Connections, d.Connections)
+	setInt(&c.BatchesInFlight, d.BatchesInFlight)
+	setInt(&c.MaxBatchRecords, d.MaxBatchRecords)
+	setInt(&c.MaxBatchBytes, d.MaxBatchBytes)
 	if c.Protocol == "" {
 		c.Protocol = d.Protocol
 	}
@@ -147,6 +167,8 @@ func (c Config) Validate() error {
 		return bad("blackout %v, backoff %v..%v, attempt timeout %v", c.Blackout, c.RetryBackoffMin, c.RetryBackoffMax, c.AttemptTimeout)
 	case c.MaxProducers < 1 || c.MaxMessageBytes < 1024 || c.Connections < 1 || c.Connections > 64:
 		return bad("producers %d, max message %d bytes, connections %d", c.MaxProducers, c.MaxMessageBytes, c.Connections)
+	case c.BatchesInFlight < 1 || c.MaxBatchRecords < 1 || c.MaxBatchBytes < 1:
+		return bad("batches in flight %d, batch %d records %d bytes", c.BatchesInFlight, c.MaxBatchRecords, c.MaxBatchBytes)
 	case c.Protocol != "grpc" && c.Protocol != "grpcweb" && c.Protocol != "connect":
 		return bad("protocol %q: want grpc, grpcweb or connect", c.Protocol)
 	case len(c.ProducerIDPrefix) > dlog.MaxProducerIDLength-24:

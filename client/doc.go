@@ -57,7 +57,10 @@
 // # Concurrency and goroutines
 //
 // A Client is safe for concurrent use. It runs one goroutine (discovery,
-// when enabled), stopped by Close. Each Reader runs one goroutine that
+// when enabled) and one per write request in flight that coalesces
+// concurrent Writes of a log (Config.BatchWrites; at most
+// Config.BatchesInFlight per log), all stopped by Close (writes still in
+// flight then fail). Each Reader runs one goroutine that
 // holds its stream and reads one response ahead (so it applies HTTP/2 flow
 // control to the proxy when the application is slow), stopped by
 // Reader.Close; Next is for one goroutine at a time.

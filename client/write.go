@@ -92,6 +92,10 @@ func recordPB(r dlog.Record) *dlogpb.Record {
 // window (see the proxy's documentation). Untagged writes are never
 // retried once sent.
 //
+// Untagged writes of one log that are in flight at the same time are sent
+// together as WriteBulk requests (Config.BatchWrites, see batch.go); each
+// keeps its own outcome.
+//
 // Errors match the dlog sentinels with errors.Is and say with
 // dlog.IsDefinite whether the record may be in the log: e.g.
 // dlog.ErrLogNotFound, dlog.ErrRecordTooLarge, dlog.ErrTxIDOutOfOrder,
@@ -100,6 +104,9 @@ func recordPB(r dlog.Record) *dlogpb.Record {
 func (c *Client) Write(ctx context.Context, log string, rec dlog.Record) (WriteResult, error) {
 	if err := dlog.ValidateName(log); err != nil {
 		return WriteResult{}, fmt.Errorf("log: %w", err)
+	}
+	if rec.ProducerID == "" && c.cfg.BatchWrites {
+		return c.writeBatched(ctx, log, recordPB(rec))
 	}
 	req := &dlogpb.WriteRequest{Log: c.ref(log), Record: recordPB(rec), ProducerId: rec.ProducerID, Sequence: rec.Sequence}
 	if rec.ProducerID == "" && c.cfg.Idempotence {
@@ -111,6 +118,11 @@ func (c *Client) Write(ctx context.Context, log string, rec dlog.Record) (WriteR
 		req.ProducerId, req.Sequence = pr.id, pr.next
 		pr.next++
 	}
+	return c.writePB(ctx, log, req)
+}
+
+// writePB sends one Write request (retried when tagged).
+func (c *Client) writePB(ctx context.Context, log string, req *dlogpb.WriteRequest) (WriteResult, error) {
 	var resp *dlogpb.WriteResponse
 	_, err := c.call(ctx, c.logKey(log), routeOwner, req.ProducerId != "", func(ctx context.Context, s *stubs) error {
 		r, err := s.log.Write(ctx, connect.NewRequest(req))
