@@ -43,6 +43,11 @@ func TestTwoWriters(t *testing.T) {
 			waitUntil(t, 60*time.Second, "writer A fenced", func() bool { return w.Err() != nil })
 			wantErr(t, w.Err(), dlog.ErrFenced, "writer A's error")
 			wantErr(t, w.Err(), ErrFenced, "writer A's error")
+			// A later add is refused at once: nothing is sent, no ack.
+			err = w.AddAsync(ctx, []byte("late"), func(id int64, err error) {
+				t.Errorf("callback of a refused add ran: %d %v", id, err)
+			})
+			wantErr(t, err, ErrFenced, "add after the fence")
 			p.waitSettled(t)
 			acked, errs, _ := p.log.snapshot()
 			for _, err := range errs {

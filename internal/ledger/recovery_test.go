@@ -362,3 +362,93 @@ func TestRecoveryEnsembleChange(t *testing.T) {
 	checkReadable(t, cl, w.ID(), acked)
 	checkLength(t, cl, md, w.ID())
 }
+
+// TestRecoveryErrorsAreNotAbsence: an I/O or checksum error answer to a
+// recovery read is "unknown", never "no such entry". Entry 9 is
+// acknowledged by X and Y only; X answers its recovery read with the error,
+// Z denies it, and Y's answer is held until both arrived. Had the error
+// counted as a denial, Qw−Qa+1 = 2 negatives would have made entry 9 absent
+// and recovery would have cut an acknowledged entry.
+func TestRecoveryErrorsAreNotAbsence(t *testing.T) {
+	for _, status := range []bookiepb.Status{bookiepb.Status_STATUS_CORRUPT, bookiepb.Status_STATUS_IO_ERROR} {
+		t.Run(status.String(), func(t *testing.T) {
+			c := startCluster(t, 3)
+			cl := newClient(t, c, func(cfg *Config) {
+				cfg.ExplicitLACDelay = 0
+				cfg.AddTimeout = time.Minute
+			})
+			ctx := deadline(t, 60*time.Second)
+			w, err := cl.Create(ctx, DefaultCreateOptions())
+			must(t, err, "create")
+			ens := w.Metadata().Fragments[0].Bookies
+			x, y, z := c.Index(ens[0]), c.Index(ens[1]), c.Index(ens[2])
+			c.Proxy(z).OnRequest(func(r *bookiepb.Request) cluster.Verdict {
+				if a := r.GetAdd(); a != nil && !a.Recovery && a.Entry.GetEntryId() == 9 {
+					return cluster.Drop
+				}
+				return cluster.Pass
+			})
+			acked := make(map[int64][]byte)
+			for e := range int64(10) {
+				data := payload("errs", e, 64)
+				id, err := w.Add(ctx, data)
+				must(t, err, "add %d", e)
+				acked[id] = data
+			}
+			w.Abort()
+
+			var (
+				txns      sync.Map // X's requests reading entry 9
+				xFailed   atomic.Int32
+				zDenied   atomic.Int32
+				yHeldRead atomic.Int32
+			)
+			c.Proxy(x).OnRequest(func(r *bookiepb.Request) cluster.Verdict {
+				if rd := r.GetRead(); rd != nil && rd.EntryId == 9 {
+					txns.Store(r.Txn, true)
+				}
+				return cluster.Pass
+			})
+			c.Proxy(x).OnResponse(func(r *bookiepb.Response) cluster.Verdict {
+				if _, ok := txns.Load(r.Txn); ok {
+					r.Status, r.Message, r.Body = status, "injected by the test", nil
+					xFailed.Add(1)
+				}
+				return cluster.Pass
+			})
+			c.Proxy(y).OnRequest(func(r *bookiepb.Request) cluster.Verdict {
+				if rd := r.GetRead(); rd != nil && rd.EntryId == 9 {
+					yHeldRead.Add(1)
+					return cluster.Hold
+				}
+				return cluster.Pass
+			})
+			c.Proxy(z).OnResponse(func(r *bookiepb.Response) cluster.Verdict {
+				if r.Status == bookiepb.Status_STATUS_NO_ENTRY {
+					zDenied.Add(1)
+				}
+				return cluster.Pass
+			})
+			rec := newClient(t, c)
+			var (
+				wg     sync.WaitGroup
+				md     metadata.LedgerMetadata
+				recErr error
+			)
+			wg.Go(func() { md, recErr = rec.Recover(ctx, w.ID()) })
+			waitUntil(t, 30*time.Second, "X's error, Z's denial and Y's held read", func() bool {
+				return xFailed.Load() > 0 && zDenied.Load() > 0 && yHeldRead.Load() > 0
+			})
+			c.Proxy(y).OnRequest(nil)
+			c.Proxy(y).Release()
+			wg.Wait()
+			must(t, recErr, "recover")
+			if md.LastEntryID != 9 {
+				t.Fatalf("recovered to %d, want 9: an error answer counted as absence", md.LastEntryID)
+			}
+			c.Proxy(x).OnResponse(nil)
+			checkReadable(t, rec, w.ID(), acked)
+			checkLength(t, rec, md, w.ID())
+		})
+	}
+}
