@@ -369,3 +369,35 @@ func TestNamespaceRetention(t *testing.T) {
 		t.Fatalf("sequence ids %d..%d; want %d..200", recs[0].SequenceID, recs[len(recs)-1].SequenceID, kept[0].StartSequenceID)
 	}
 }
+
+// TestOpenEmbeddedMetadata: a namespace opened on "embedded:DIR" starts
+// its own etcd, keeps its logs in DIR across a close and a reopen, and
+// stops the etcd on Close (goleak checks nothing is left running).
+func TestOpenEmbeddedMetadata(t *testing.T) {
+	dir := t.TempDir()
+	ctx := deadline(t, time.Minute)
+	open := func() *Namespace {
+		cfg := DefaultConfig("embedded:" + dir)
+		cfg.Namespace = "embedded"
+		cfg.GCInterval = 0
+		cfg.Logger = quietLogger(t)
+		n, err := Open(ctx, cfg)
+		must(t, err, "open namespace on an embedded etcd")
+		return n
+	}
+	n := open()
+	must(t, n.CreateLog(ctx, "kept", LogOptions{}), "create")
+	must(t, n.CreateLog(ctx, "gone", LogOptions{}), "create")
+	must(t, n.DeleteLog(ctx, "gone", false), "delete")
+	must(t, n.Close(), "close")
+	wantErr(t, n.CreateLog(ctx, "late", LogOptions{}), dlog.ErrClosed, "create after close")
+
+	n = open()
+	defer n.Close()
+	logs, next, err := n.ListLogs(ctx, "", "", 0)
+	if err != nil || next != "" || len(logs) != 1 || logs[0] != "kept" {
+		t.Fatalf("logs after reopening: %v %q %v", logs, next, err)
+	}
+	_, _, err = n.ListLogs(ctx, "..", "", 0)
+	wantErr(t, err, dlog.ErrInvalidName, "list with a prefix no name can have")
+}
