@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dlog-io/dlog/internal/ledger"
 	"github.com/dlog-io/dlog/internal/obs"
 	"github.com/dlog-io/dlog/internal/proxy"
 )
@@ -26,6 +27,7 @@ func newProxyCmd(e *env) *cobra.Command {
 	cfg := proxy.DefaultConfig("")
 	var noWrite, noRead, drain bool
 	var logLevel, logFormat string
+	var addTimeout time.Duration
 	c := &cobra.Command{
 		Use:   "proxy --metadata URL --listen ADDR [flags]",
 		Short: "Run a write and read proxy (the dlog service API) until interrupted",
@@ -57,6 +59,15 @@ Rate limits refuse writes with CODE_OVER_CAPACITY: --rate-limit-records and
 				return usageError{err}
 			}
 			cfg.Logger = logger
+			if c.Flags().Changed("add-timeout") {
+				if addTimeout <= 0 {
+					return Usagef("--add-timeout must be positive")
+				}
+				lcfg := ledger.DefaultConfig()
+				lcfg.ExplicitLACDelay = time.Millisecond // the proxy's default
+				lcfg.AddTimeout = addTimeout
+				cfg.Ledger = &lcfg
+			}
 			return runProxy(e, cfg)
 		},
 	}
@@ -95,6 +106,12 @@ Rate limits refuse writes with CODE_OVER_CAPACITY: --rate-limit-records and
 	f.IntVar(&cfg.Namespace.WriteQuorum, "write-quorum", cfg.Namespace.WriteQuorum, "bookies each entry is written to")
 	f.IntVar(&cfg.Namespace.AckQuorum, "ack-quorum", cfg.Namespace.AckQuorum, "bookies that must fsync an entry before it is acknowledged")
 	f.StringVar(&cfg.Namespace.Compression, "compression", cfg.Namespace.Compression, "entry compression: none, lz4 or zstd")
+	f.Int64Var(&cfg.Namespace.SegmentRollBytes, "segment-roll-bytes", cfg.Namespace.SegmentRollBytes, "start a new segment once the current one holds this many entry bytes")
+	f.DurationVar(&cfg.Namespace.SegmentRollInterval, "segment-roll-interval", cfg.Namespace.SegmentRollInterval, "start a new segment once the current one (not empty) is this old")
+	f.IntVar(&cfg.Namespace.FlushBytes, "flush-bytes", cfg.Namespace.FlushBytes, "record-set size at which a log writer sends an entry without waiting (0: no batching)")
+	f.DurationVar(&cfg.Namespace.FlushInterval, "flush-interval", cfg.Namespace.FlushInterval, "longest a record waits in a writer's batch while earlier entries are in flight")
+	f.DurationVar(&cfg.Namespace.GCInterval, "gc-interval", cfg.Namespace.GCInterval, "how often truncated and expired segments are deleted (0: no collector)")
+	f.DurationVar(&addTimeout, "add-timeout", ledger.DefaultConfig().AddTimeout, "bound on one entry add to one bookie before the bookie is replaced")
 	f.DurationVar(&cfg.Namespace.Retention, "retention", cfg.Namespace.Retention, "default retention of completed segments (0: until truncated)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
