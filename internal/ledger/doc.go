@@ -104,15 +104,26 @@
 //     an entry short of Qa, recovery changes the ensemble as a writer does
 //     (new fragment by CAS while IN_RECOVERY, before anything is sent to
 //     the new member); with no replacement it fails retryably.
-//  5. CAS the state to CLOSED at the last entry. Concurrent recoveries
-//     converge: the loser of the CAS re-reads and returns the winner's
-//     CLOSED metadata. A CLOSED ledger never changes.
+//  5. CAS the state to CLOSED at the last entry, with the ledger's length
+//     (below). Concurrent recoveries converge: the loser of the CAS
+//     re-reads and returns the winner's CLOSED metadata. A CLOSED ledger
+//     never changes.
 //
 // Identity: the bookie protocol names no bookie in its requests, so an
-// address is trusted as the registry describes it. A writer needs nothing
-// more (a bookie that dies breaks its stream, and the writer replaces it);
-// recovery, whose negatives decide where a ledger ends, confirms each
-// member's id as described in step 2.
+// address is trusted as the registry describes it. Recovery, whose
+// negatives decide where a ledger ends, confirms each member's id as
+// described in step 2. A writer does not: a bookie that dies with adds in
+// flight fails them and is replaced, but one that dies while its writer is
+// idle is only noticed at the next add, which the bookie client sends on a
+// new connection to the same address. A bookie restarted on its own disk
+// is the same bookie (its fsynced entries survive), and a wiped one cannot
+// restart under its old id (its cookie check fails), so the only way to be
+// misled is an operator starting a new identity at the old address within
+// that window: its acks would count for the old member, whose address the
+// client stops resolving once the new identity registers it, leaving such
+// entries with fewer readable copies than Qa (never a split brain:
+// recovery rejects the new identity's answers). Closing the window needs a
+// per-connection identity check in the bookie client.
 //
 // Length: every entry carries the ledger's cumulative length (see Entry
 // format), so recovery closes the ledger with the length the last entry
