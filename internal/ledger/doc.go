@@ -120,8 +120,9 @@
 // restart under its old id (its cookie check fails), so the only way to be
 // misled is an operator starting a new identity at the old address within
 // that window: its acks would count for the old member, whose address the
-// client stops resolving once the new identity registers it, leaving such
-// entries with fewer readable copies than Qa (never a split brain:
+// client stops resolving once the old registration is gone and the new
+// identity holds the address, leaving such entries with fewer readable
+// copies than Qa (never a split brain:
 // recovery rejects the new identity's answers). Closing the window needs a
 // per-connection identity check in the bookie client.
 //
