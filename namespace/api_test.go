@@ -104,6 +104,17 @@ func TestHelpersFlushAndIterator(t *testing.T) {
 		t.Fatalf("after breaking out of the iterator: %v %v; want %v", rec.DLSN, err, dlsns[10])
 	}
 
+	// A closed reader hands out nothing more, not even what it buffered.
+	closed, err := n.OpenReader(ctx, log, AtStart(), ReaderOptions{})
+	must(t, err, "open reader")
+	_, err = closed.Next(ctx)
+	must(t, err, "read")
+	must(t, closed.Close(), "close reader")
+	_, err = closed.Next(ctx)
+	wantErr(t, err, dlog.ErrClosed, "next after close")
+	_, err = closed.NextBatch(ctx, 10)
+	wantErr(t, err, dlog.ErrClosed, "batch after close")
+
 	// A new writer cannot go below the log's max txid; equal is fine.
 	w, err = n.OpenWriter(ctx, log, WriterOptions{})
 	must(t, err, "reopen writer")

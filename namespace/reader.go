@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,6 +97,7 @@ type Reader struct {
 	mRecords, mBytes prometheus.Counter
 	mLag             prometheus.Gauge
 	closeOnce        sync.Once
+	closed           atomic.Bool // set by Close: buffered records are not handed out
 }
 
 // errCaughtUp: a polling reader would have to wait.
@@ -264,6 +266,9 @@ func (n *Namespace) txidStart(ctx context.Context, st metadata.LogState, txid in
 // dlog.ErrLogNotFound (the log was deleted), dlog.ErrCorrupt (data that
 // fails its checks; the reader stops rather than skip).
 func (r *Reader) Next(ctx context.Context) (dlog.ReadRecord, error) {
+	if r.closed.Load() {
+		return dlog.ReadRecord{}, r.errClosed()
+	}
 	if len(r.buf) == 0 {
 		if err := r.fill(ctx); err != nil {
 			return dlog.ReadRecord{}, err
@@ -281,6 +286,9 @@ func (r *Reader) Next(ctx context.Context) (dlog.ReadRecord, error) {
 func (r *Reader) NextBatch(ctx context.Context, max int) ([]dlog.ReadRecord, error) {
 	if max < 1 {
 		return nil, fmt.Errorf("%w: batch of %d", dlog.ErrInvalidArgument, max)
+	}
+	if r.closed.Load() {
+		return nil, r.errClosed()
 	}
 	if len(r.buf) == 0 {
 		if err := r.fill(ctx); err != nil {
@@ -321,9 +329,11 @@ func (r *Reader) All(ctx context.Context) iter.Seq2[dlog.ReadRecord, error] {
 func (r *Reader) LastDLSN() dlog.DLSN { return r.returned }
 
 // Close ends the reader; a Next blocked in another goroutine returns
-// dlog.ErrClosed. Safe to call twice.
+// dlog.ErrClosed, and so does every later call. Safe to call twice; it
+// always returns nil (the reader holds nothing that can fail to close).
 func (r *Reader) Close() error {
 	r.closeOnce.Do(func() {
+		r.closed.Store(true)
 		r.cancel()
 		r.n.mu.Lock()
 		delete(r.n.mu.readers, r)
@@ -400,10 +410,14 @@ func (r *Reader) callContext(ctx context.Context) (context.Context, func()) {
 	return ctx, func() { stop(); cancel() }
 }
 
+func (r *Reader) errClosed() error {
+	return fmt.Errorf("log %s/%s: reader: %w", r.n.name, r.log, dlog.ErrClosed)
+}
+
 func (r *Reader) closedErr(ctx context.Context) error {
 	switch {
 	case r.base.Err() != nil:
-		return fmt.Errorf("log %s/%s: reader: %w", r.n.name, r.log, dlog.ErrClosed)
+		return r.errClosed()
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}
