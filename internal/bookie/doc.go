@@ -1,4 +1,4 @@
-// Package bookie is the storage node: a gRPC server (Bookie.Stream, see
+// Package bookie is the storage node: a gRPC server (Bookie.Batches, see
 // proto/dlog/bookie/v1/bookie.proto) in front of a group-committed journal
 // (package journal) and entry storage (package ledgerstore). It answers an
 // add only after the journal's fdatasync covering it returned, persists
@@ -196,12 +196,11 @@
 //
 // # Streams and requests
 //
-// A client stream is Batches (each gRPC message a Requests or Responses
-// batch: the data path) or Stream (one request or response per message;
-// older clients and per-message proxies). Both are served by the same
-// code: a batch means nothing beyond its members, which are handled one by
+// A client stream is Batches: each gRPC message a Requests or Responses
+// batch. A batch means nothing beyond its members, which are handled one by
 // one in order, as if each came alone. Batches sends its response headers
-// at once so that a client can tell it is served. The server's codec
+// at once so that a client can tell it is served. (The per-message Stream
+// method is gone; only a test proxy used it.) The server's codec
 // (wireCodec) decodes Requests with bookiepb.DecodeRequests, which decodes
 // an add into one allocation whose payload and key alias a private copy of
 // the received message (the bytes wait there for the journal callback;
@@ -250,9 +249,9 @@
 //	Open       checkpointer              Close: stopc
 //	Open       disk monitor              Close: stopc
 //	Open       registrar (metadata only) Close: stopc (closes its session)
-//	Stream     sender (handler)          client done and all answered, or stopc
-//	Stream     receive loop              client closes, or the handler returns
-//	Stream     one per read/fence/long   its answer (deadline, stopc or stream end)
+//	Batches    sender (handler)          client done and all answered, or stopc
+//	Batches    receive loop              client closes, or the handler returns
+//	Batches    one per read/fence/long   its answer (deadline, stopc or stream end)
 //	           poll/write-lac/delete
 //	journal    writer, preparer          Close: journal.Close
 //	pebble     its own                   Close: store.Close

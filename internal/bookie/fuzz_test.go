@@ -105,8 +105,8 @@ func FuzzDecodeRecord(f *testing.F) {
 	})
 }
 
-// FuzzValidateRequest: request bytes off the wire (the per-message
-// Stream framing) go through proto.Unmarshal and validateRequest without
+// FuzzValidateRequest: one request's bytes (a member of a Requests
+// batch, decoded alone) go through proto.Unmarshal and validateRequest without
 // panicking; whatever is accepted has non-negative ids, bounded keys and
 // payloads, and a verified entry checksum.
 func FuzzValidateRequest(f *testing.F) {

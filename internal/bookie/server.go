@@ -33,14 +33,8 @@ type service struct {
 	b *Bookie
 }
 
-// Stream serves the per-message framing.
-func (s service) Stream(gs grpc.BidiStreamingServer[bookiepb.Request, bookiepb.Response]) error {
-	return s.b.serveStream(gs.Context(), messageWire{gs})
-}
-
-// Batches serves the batched framing. The response headers go out at once:
-// the client waits for them to tell this bookie from a peer that answers
-// UNIMPLEMENTED (and then falls back to Stream).
+// Batches serves a client stream. The response headers go out at once:
+// the client waits for them to tell that it is served.
 func (s service) Batches(gs grpc.BidiStreamingServer[bookiepb.Requests, bookiepb.Responses]) error {
 	if err := gs.SendHeader(nil); err != nil {
 		return err
@@ -48,34 +42,13 @@ func (s service) Batches(gs grpc.BidiStreamingServer[bookiepb.Requests, bookiepb
 	return s.b.serveStream(gs.Context(), batchWire{gs})
 }
 
-// wire is one stream's framing: Stream carries one request or response per
-// message, Batches carries batches.
+// wire is one stream's framing (Batches: batches of requests and
+// responses); tests may serve other framings through it.
 type wire interface {
 	// recv returns the next requests, in order; the slice is the wire's.
 	recv() ([]*bookiepb.Request, error)
 	// send sends every response, in as few messages as the framing allows.
 	send([]*bookiepb.Response) error
-}
-
-type messageWire struct {
-	gs grpc.BidiStreamingServer[bookiepb.Request, bookiepb.Response]
-}
-
-func (w messageWire) recv() ([]*bookiepb.Request, error) {
-	r, err := w.gs.Recv()
-	if err != nil {
-		return nil, err
-	}
-	return []*bookiepb.Request{r}, nil
-}
-
-func (w messageWire) send(rs []*bookiepb.Response) error {
-	for _, r := range rs {
-		if err := w.gs.Send(r); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 type batchWire struct {

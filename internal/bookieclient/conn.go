@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/dlog-io/dlog/internal/pb/bookiepb"
@@ -68,15 +66,13 @@ type conn struct {
 	}
 }
 
-// stream is one generation of the bidi stream: Batches, or Stream when the
-// peer does not serve Batches. Requests are encoded by their callers into
-// queue; the stream's sender goroutine takes everything queued at once and
-// sends it (as Requests messages of up to maxBatchBytes, or one message per
-// request on Stream), so callers never wait for gRPC flow control and a
-// loaded stream carries many requests per message.
+// stream is one generation of the bidi Batches stream. Requests are
+// encoded by their callers into queue; the stream's sender goroutine takes
+// everything queued at once and sends it (as Requests messages of up to
+// maxBatchBytes), so callers never wait for gRPC flow control and a loaded
+// stream carries many requests per message.
 type stream struct {
 	s       grpc.ClientStream
-	batched bool
 	cancel  context.CancelFunc
 	stopped <-chan struct{} // the stream's context is done
 	done    chan struct{}   // closed when the receive loop exits
@@ -89,16 +85,15 @@ type stream struct {
 // Requests message (tag, length, Request): a run of them is a Requests
 // message as it is.
 type sendQueue struct {
-	buf    []byte
-	bodies []int // where each request's encoding starts (after tag and length)
-	ends   []int // where each ends
+	buf  []byte
+	ends []int // where each request ends
 }
 
 func (q *sendQueue) reset() {
 	if cap(q.buf) > maxRecycledBytes {
 		q.buf = nil
 	}
-	q.buf, q.bodies, q.ends = q.buf[:0], q.bodies[:0], q.ends[:0]
+	q.buf, q.ends = q.buf[:0], q.ends[:0]
 }
 
 type call struct {
@@ -193,7 +188,6 @@ func (cn *conn) send(ctx context.Context, req *bookiepb.Request, timeout time.Du
 	first := len(q.ends) == 0
 	q.buf = protowire.AppendTag(q.buf, 1, protowire.BytesType)
 	q.buf = protowire.AppendVarint(q.buf, uint64(len(enc)))
-	q.bodies = append(q.bodies, len(q.buf))
 	q.buf = append(q.buf, enc...)
 	q.ends = append(q.ends, len(q.buf))
 	cn.mu.Unlock()
@@ -264,7 +258,7 @@ func (cn *conn) getStream(ctx context.Context) (*stream, error) {
 // open opens a stream and installs it, then closes opening.
 func (cn *conn) open(opening chan struct{}) {
 	ctx, cancel := context.WithCancel(cn.base)
-	s, batched, err := cn.dial(ctx)
+	s, err := cn.dial(ctx)
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	defer close(opening)
@@ -277,7 +271,7 @@ func (cn *conn) open(opening chan struct{}) {
 		cancel()
 		cn.mu.openErr = ErrClosed
 	default:
-		st := &stream{s: s, batched: batched, cancel: cancel, stopped: ctx.Done(),
+		st := &stream{s: s, cancel: cancel, stopped: ctx.Done(),
 			done: make(chan struct{}), wake: make(chan struct{}, 1)}
 		cn.mu.stream = st
 		cn.wg.Go(func() { cn.receive(st) })
@@ -286,30 +280,23 @@ func (cn *conn) open(opening chan struct{}) {
 }
 
 // dial opens a Batches stream and waits for the bookie's response headers
-// (one round trip). A peer that ends the stream at once with UNIMPLEMENTED
-// (an older bookie, or a proxy of the per-message framing) has handled
-// nothing: dial then opens a Stream instead.
-func (cn *conn) dial(ctx context.Context) (grpc.ClientStream, bool, error) {
+// (one round trip). A peer that ends the stream at once (trailers only:
+// UNIMPLEMENTED from a peer without Batches, or any other refusal) has
+// handled nothing.
+func (cn *conn) dial(ctx context.Context) (grpc.ClientStream, error) {
 	s, err := cn.client.Batches(ctx, grpc.ForceCodecV2(frameCodec{}))
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if md, _ := s.Header(); md != nil {
-		return s, true, nil
+		return s, nil
 	}
 	// Trailers only: the status comes from Recv.
 	_, err = s.Recv()
-	if status.Code(err) != codes.Unimplemented {
-		if err == nil || errors.Is(err, io.EOF) {
-			err = errors.New("stream ended before it started")
-		}
-		return nil, false, err
+	if err == nil || errors.Is(err, io.EOF) {
+		err = errors.New("stream ended before it started")
 	}
-	ls, err := cn.client.Stream(ctx, grpc.ForceCodecV2(frameCodec{}))
-	if err != nil {
-		return nil, false, err
-	}
-	return ls, false, nil
+	return nil, err
 }
 
 // sendLoop is the stream's sender: whenever requests are queued it takes
@@ -354,14 +341,6 @@ func (cn *conn) sendLoop(st *stream) {
 func (st *stream) sendQueued(q *sendQueue) error {
 	start := 0 // of the first request not sent, tag included
 	for i := 0; i < len(q.ends); {
-		if !st.batched {
-			if err := st.s.SendMsg(newFrame(q.buf[q.bodies[i]:q.ends[i]])); err != nil {
-				return err
-			}
-			start = q.ends[i]
-			i++
-			continue
-		}
 		j := i + 1
 		for j < len(q.ends) && q.ends[j]-start <= maxBatchBytes {
 			j++
@@ -391,25 +370,11 @@ func (cn *conn) take(resps []*bookiepb.Response, calls []*call) []*call {
 
 func (cn *conn) receive(st *stream) {
 	defer close(st.done)
-	var (
-		calls []*call
-		one   [1]*bookiepb.Response
-	)
+	var calls []*call
 	for {
-		var (
-			resps []*bookiepb.Response
-			err   error
-		)
-		if st.batched {
-			m := new(bookiepb.Responses)
-			err = st.s.RecvMsg(m)
-			resps = m.Responses
-		} else {
-			m := new(bookiepb.Response)
-			err = st.s.RecvMsg(m)
-			one[0] = m
-			resps = one[:]
-		}
+		m := new(bookiepb.Responses)
+		err := st.s.RecvMsg(m)
+		resps := m.Responses
 		if err != nil {
 			cn.breakStream(st, err)
 			return

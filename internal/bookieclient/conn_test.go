@@ -15,33 +15,10 @@ import (
 	"github.com/dlog-io/dlog/internal/pb/bookiepb"
 )
 
-// streamKind reports whether the client's stream to addr is batched.
-func streamKind(t *testing.T, c *Client, addr string) bool {
-	t.Helper()
-	cn, err := c.conn(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cn.mu.Lock()
-	defer cn.mu.Unlock()
-	if cn.mu.stream == nil {
-		t.Fatal("no stream")
-	}
-	return cn.mu.stream.batched
-}
-
 // fakeBookie serves the Bookie service with handlers chosen by the test.
 type fakeBookie struct {
 	bookiepb.UnimplementedBookieServer
-	stream  func(grpc.BidiStreamingServer[bookiepb.Request, bookiepb.Response]) error
 	batches func(grpc.BidiStreamingServer[bookiepb.Requests, bookiepb.Responses]) error
-}
-
-func (f *fakeBookie) Stream(s grpc.BidiStreamingServer[bookiepb.Request, bookiepb.Response]) error {
-	if f.stream == nil {
-		return f.UnimplementedBookieServer.Stream(s)
-	}
-	return f.stream(s)
 }
 
 func (f *fakeBookie) Batches(s grpc.BidiStreamingServer[bookiepb.Requests, bookiepb.Responses]) error {
@@ -99,57 +76,22 @@ func TestBatchedStream(t *testing.T) {
 	if err := c.Add(ctx, b.ListenAddr(), addOf(1, 0, []byte("x"))); err != nil {
 		t.Fatal(err)
 	}
-	if !streamKind(t, c, b.ListenAddr()) {
-		t.Fatal("the client fell back to the per-message stream against a bookie")
-	}
 }
 
-// TestFallbackToStream: a peer that serves only Stream (an older bookie, a
-// per-message proxy) answers UNIMPLEMENTED to Batches before handling
-// anything; the client then uses Stream, and every request is answered.
-func TestFallbackToStream(t *testing.T) {
-	var (
-		mu   sync.Mutex
-		seen []uint64
-	)
-	addr := serveFake(t, &fakeBookie{stream: func(s grpc.BidiStreamingServer[bookiepb.Request, bookiepb.Response]) error {
-		for {
-			req, err := s.Recv()
-			if err != nil {
-				return nil
-			}
-			mu.Lock()
-			seen = append(seen, req.Txn)
-			mu.Unlock()
-			a := req.GetAdd().GetEntry()
-			if err := s.Send(&bookiepb.Response{Txn: req.Txn, Status: bookiepb.Status_STATUS_OK,
-				Body: &bookiepb.Response_Add{Add: &bookiepb.AddResponse{LedgerId: a.GetLedgerId(), EntryId: a.GetEntryId()}}}); err != nil {
-				return err
-			}
-		}
-	}})
+// TestPeerWithoutBatches: a peer that does not serve Batches answers
+// UNIMPLEMENTED before handling anything: the request fails as
+// unavailable (unknown, never an explicit negative), at once.
+func TestPeerWithoutBatches(t *testing.T) {
+	addr := serveFake(t, &fakeBookie{})
 	c := newTestClient(t, DefaultConfig())
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	const n = 100
-	var wg sync.WaitGroup
-	for e := range int64(n) {
-		wg.Add(1)
-		c.AddAsync(ctx, addr, addOf(1, e, nil), func(err error) {
-			defer wg.Done()
-			if err != nil {
-				t.Errorf("add %d: %v", e, err)
-			}
-		})
+	err := c.Add(ctx, addr, addOf(1, 0, nil))
+	if !errors.Is(err, ErrUnavailable) || IsExplicitNegative(err) {
+		t.Fatalf("add to a peer without Batches: got %v, want ErrUnavailable", err)
 	}
-	wg.Wait()
-	if streamKind(t, c, addr) {
-		t.Fatal("batched stream against a peer without Batches")
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(seen) != n {
-		t.Fatalf("peer saw %d requests, want %d", len(seen), n)
+	if ctx.Err() != nil {
+		t.Fatal("the add waited for its deadline")
 	}
 }
 

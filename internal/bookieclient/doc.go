@@ -24,10 +24,9 @@
 // Answers are decoded by bookiepb.DecodeResponses.
 //
 // Opening a stream waits for the bookie's response headers (one round
-// trip). A peer that ends the stream at once with UNIMPLEMENTED (an older
-// bookie, or a proxy of the per-message framing such as the cluster test
-// proxy) has handled nothing; the client then opens the per-message Stream
-// method instead, with the same queue and one message per request.
+// trip). A peer that ends the stream at once (UNIMPLEMENTED from a peer
+// without Batches, or any other refusal) has handled nothing: the open
+// fails, and so do the requests waiting for it (ErrUnavailable).
 //
 // # Errors
 //

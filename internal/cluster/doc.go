@@ -24,10 +24,12 @@
 //
 // # Proxies
 //
-// A Proxy speaks the bookie protocol on both sides (it is a gRPC server
-// forwarding each stream to the bookie on a stream of its own), so faults
-// apply per message: pass, drop or hold any request or response, release
-// held ones later, or cut every stream. With Config.Proxies the bookies
+// A Proxy speaks the bookie protocol on both sides (it is a gRPC server of
+// Batches forwarding each stream to the bookie on a Batches stream of its
+// own), so faults apply per request, not per batch: pass, drop or hold any
+// request or response of a batch (the members that pass travel on together
+// as one batch), release held ones later (each alone), or cut every
+// stream. With Config.Proxies the bookies
 // advertise their proxy's address, so every client goes through it; a
 // client that needs its own path to a bookie can use NewProxy with the
 // bookie's DirectAddr and ledger.Config.ResolveAddress.

@@ -29,12 +29,15 @@ const (
 )
 
 // Proxy is a fault-injecting proxy for the bookie protocol. It serves the
-// Bookie gRPC service on its own loopback address and forwards every
-// stream to a target bookie, one upstream stream per downstream stream, so
-// it sees every request and response as a message: a filter may pass,
-// drop or hold each one (per request, not per TCP connection, which is what
-// protocol faults such as "this fence request is lost but the next read
-// arrives" need). Cut breaks every stream, as a connection reset would.
+// Bookie gRPC service (Batches) on its own loopback address and forwards
+// every stream to a target bookie, one upstream stream per downstream
+// stream. It sees every request and response of every batch: a filter may
+// pass, drop or hold each one (per request, not per batch nor per TCP
+// connection, which is what protocol faults such as "this fence request is
+// lost but the next read arrives" need). The members of a batch that pass
+// are forwarded together, in order, as one batch; a held member travels
+// alone when released. Cut breaks every stream, as a connection reset
+// would.
 //
 // Filters run on the proxy's forwarding goroutines: they must be fast and
 // must not block; they may count or record what they see.
@@ -63,8 +66,8 @@ type heldMessage struct {
 
 // proxyStream is one client stream and its upstream twin.
 type proxyStream struct {
-	down   grpc.BidiStreamingServer[bookiepb.Request, bookiepb.Response]
-	up     grpc.BidiStreamingClient[bookiepb.Request, bookiepb.Response]
+	down   grpc.BidiStreamingServer[bookiepb.Requests, bookiepb.Responses]
+	up     grpc.BidiStreamingClient[bookiepb.Requests, bookiepb.Responses]
 	cancel context.CancelFunc
 	downMu sync.Mutex // Send on a stream is not safe for concurrent use
 	// ended is set (under downMu) when the handler returns: a server
@@ -73,18 +76,24 @@ type proxyStream struct {
 	upMu  sync.Mutex
 }
 
-func (s *proxyStream) sendDown(r *bookiepb.Response) {
+func (s *proxyStream) sendDown(rs []*bookiepb.Response) {
+	if len(rs) == 0 {
+		return
+	}
 	s.downMu.Lock()
 	defer s.downMu.Unlock()
 	if !s.ended {
-		_ = s.down.Send(r) // a broken stream ends through its Recv
+		_ = s.down.Send(&bookiepb.Responses{Responses: rs}) // a broken stream ends through its Recv
 	}
 }
 
-func (s *proxyStream) sendUp(r *bookiepb.Request) {
+func (s *proxyStream) sendUp(rs []*bookiepb.Request) {
+	if len(rs) == 0 {
+		return
+	}
 	s.upMu.Lock()
 	defer s.upMu.Unlock()
-	_ = s.up.Send(r)
+	_ = s.up.Send(&bookiepb.Requests{Requests: rs})
 }
 
 // NewProxy starts a proxy on a free loopback port forwarding to target.
@@ -178,9 +187,9 @@ func (p *Proxy) Release() int {
 			continue
 		}
 		if h.req != nil {
-			h.s.sendUp(h.req)
+			h.s.sendUp([]*bookiepb.Request{h.req})
 		} else {
-			h.s.sendDown(h.resp)
+			h.s.sendDown([]*bookiepb.Response{h.resp})
 		}
 		n++
 	}
@@ -251,11 +260,11 @@ type proxyService struct {
 	p *Proxy
 }
 
-func (s proxyService) Stream(down grpc.BidiStreamingServer[bookiepb.Request, bookiepb.Response]) error {
+func (s proxyService) Batches(down grpc.BidiStreamingServer[bookiepb.Requests, bookiepb.Responses]) error {
 	return s.p.serve(down)
 }
 
-func (p *Proxy) serve(down grpc.BidiStreamingServer[bookiepb.Request, bookiepb.Response]) error {
+func (p *Proxy) serve(down grpc.BidiStreamingServer[bookiepb.Requests, bookiepb.Responses]) error {
 	ctx, cancel := context.WithCancel(down.Context())
 	defer cancel()
 	p.mu.Lock()
@@ -264,9 +273,15 @@ func (p *Proxy) serve(down grpc.BidiStreamingServer[bookiepb.Request, bookiepb.R
 	if closed {
 		return status.Error(codes.Unavailable, "proxy closed")
 	}
-	up, err := bookiepb.NewBookieClient(cc).Stream(ctx)
+	up, err := bookiepb.NewBookieClient(cc).Batches(ctx)
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "proxy: upstream %s: %v", p.Target(), err)
+	}
+	// Like a bookie, answer the client's open at once (it waits for the
+	// headers), whether or not the target is up: requests then fail when
+	// the upstream stream does.
+	if err := down.SendHeader(nil); err != nil {
+		return err
 	}
 	s := &proxyStream{down: down, up: up, cancel: cancel}
 	errc := make(chan error, 2)
@@ -280,32 +295,40 @@ func (p *Proxy) serve(down grpc.BidiStreamingServer[bookiepb.Request, bookiepb.R
 	// cannot race with these Adds.
 	p.wg.Go(func() {
 		for {
-			resp, err := up.Recv()
+			m, err := up.Recv()
 			if err != nil {
 				errc <- err
 				return
 			}
-			switch p.responseVerdict(resp) {
-			case Pass:
-				s.sendDown(resp)
-			case Hold:
-				p.hold(heldMessage{s: s, resp: resp})
+			pass := m.Responses[:0]
+			for _, resp := range m.Responses {
+				switch p.responseVerdict(resp) {
+				case Pass:
+					pass = append(pass, resp)
+				case Hold:
+					p.hold(heldMessage{s: s, resp: resp})
+				}
 			}
+			s.sendDown(pass)
 		}
 	})
 	p.wg.Go(func() {
 		for {
-			req, err := down.Recv()
+			m, err := down.Recv()
 			if err != nil {
 				errc <- err
 				return
 			}
-			switch p.requestVerdict(req) {
-			case Pass:
-				s.sendUp(req)
-			case Hold:
-				p.hold(heldMessage{s: s, req: req})
+			pass := m.Requests[:0]
+			for _, req := range m.Requests {
+				switch p.requestVerdict(req) {
+				case Pass:
+					pass = append(pass, req)
+				case Hold:
+					p.hold(heldMessage{s: s, req: req})
+				}
 			}
+			s.sendUp(pass)
 		}
 	})
 	p.mu.Unlock()

@@ -5,22 +5,21 @@
 // may come back in any order. Each request carries its own deadline
 // (timeout_ms, relative to its arrival at the bookie).
 //
-// Framing. Batches (the data path) carries Requests and Responses messages,
-// each a batch of one or more Request / Response in order; Stream carries
-// one Request or Response per gRPC message. The two differ only in
-// framing: a batch means nothing beyond its members (they are handled and
-// answered one by one, exactly as if sent in separate messages, and a
-// batch's answers may arrive in several Responses, mixed with other
-// requests' answers). A sender puts in one message whatever it has ready
-// and never waits for more (batching comes from load, not from delay), and
-// keeps a message under 32 KiB of encoded members unless a single member
-// is larger (then it travels alone): so every batch fits in the bookie's
-// message limit (largest entry + 64 KiB). A bookie serves both methods;
-// clients use Batches and fall back to Stream when a server answers
-// UNIMPLEMENTED (an older bookie, or a per-message proxy), which it does
-// before any request is handled. The batched wire form of a Requests
-// message is the concatenation of its members, each as field 1
-// (length-delimited), so a batch can be built from encoded requests.
+// Framing. The one method, Batches, carries Requests and Responses
+// messages, each a batch of one or more Request / Response in order. A
+// batch means nothing beyond its members: they are handled and answered one
+// by one, exactly as if sent in separate messages, and a batch's answers
+// may arrive in several Responses, mixed with other requests' answers. A
+// sender puts in one message whatever it has ready and never waits for
+// more (batching comes from load, not from delay), and keeps a message
+// under 32 KiB of encoded members unless a single member is larger (then
+// it travels alone): so every batch fits in the bookie's message limit
+// (largest entry + 64 KiB). The bookie sends its response headers at once,
+// so that a client can tell it is served before sending anything. The wire
+// form of a Requests message is the concatenation of its members, each as
+// field 1 (length-delimited), so a batch can be built from encoded
+// requests. (An earlier per-message method, Stream, is gone: its only user
+// was a test proxy.)
 //
 // Error answers are three-valued where it matters: STATUS_NO_LEDGER and
 // STATUS_NO_ENTRY are explicit negatives (the bookie is sure it never stored
@@ -1497,9 +1496,8 @@ const file_dlog_bookie_v1_bookie_proto_rawDesc = "" +
 	"\vBookieState\x12\x1c\n" +
 	"\x18BOOKIE_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15BOOKIE_STATE_WRITABLE\x10\x01\x12\x1a\n" +
-	"\x16BOOKIE_STATE_READ_ONLY\x10\x022\x8d\x01\n" +
-	"\x06Bookie\x12?\n" +
-	"\x06Stream\x12\x17.dlog.bookie.v1.Request\x1a\x18.dlog.bookie.v1.Response(\x010\x01\x12B\n" +
+	"\x16BOOKIE_STATE_READ_ONLY\x10\x022L\n" +
+	"\x06Bookie\x12B\n" +
 	"\aBatches\x12\x18.dlog.bookie.v1.Requests\x1a\x19.dlog.bookie.v1.Responses(\x010\x01B.Z,github.com/dlog-io/dlog/internal/pb/bookiepbb\x06proto3"
 
 var (
@@ -1557,12 +1555,10 @@ var file_dlog_bookie_v1_bookie_proto_depIdxs = []int32{
 	6,  // 16: dlog.bookie.v1.ReadResponse.entry:type_name -> dlog.bookie.v1.Entry
 	6,  // 17: dlog.bookie.v1.ReadLACResponse.entry:type_name -> dlog.bookie.v1.Entry
 	1,  // 18: dlog.bookie.v1.InfoResponse.state:type_name -> dlog.bookie.v1.BookieState
-	4,  // 19: dlog.bookie.v1.Bookie.Stream:input_type -> dlog.bookie.v1.Request
-	2,  // 20: dlog.bookie.v1.Bookie.Batches:input_type -> dlog.bookie.v1.Requests
-	5,  // 21: dlog.bookie.v1.Bookie.Stream:output_type -> dlog.bookie.v1.Response
-	3,  // 22: dlog.bookie.v1.Bookie.Batches:output_type -> dlog.bookie.v1.Responses
-	21, // [21:23] is the sub-list for method output_type
-	19, // [19:21] is the sub-list for method input_type
+	2,  // 19: dlog.bookie.v1.Bookie.Batches:input_type -> dlog.bookie.v1.Requests
+	3,  // 20: dlog.bookie.v1.Bookie.Batches:output_type -> dlog.bookie.v1.Responses
+	20, // [20:21] is the sub-list for method output_type
+	19, // [19:20] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name

@@ -5,22 +5,21 @@
 // may come back in any order. Each request carries its own deadline
 // (timeout_ms, relative to its arrival at the bookie).
 //
-// Framing. Batches (the data path) carries Requests and Responses messages,
-// each a batch of one or more Request / Response in order; Stream carries
-// one Request or Response per gRPC message. The two differ only in
-// framing: a batch means nothing beyond its members (they are handled and
-// answered one by one, exactly as if sent in separate messages, and a
-// batch's answers may arrive in several Responses, mixed with other
-// requests' answers). A sender puts in one message whatever it has ready
-// and never waits for more (batching comes from load, not from delay), and
-// keeps a message under 32 KiB of encoded members unless a single member
-// is larger (then it travels alone): so every batch fits in the bookie's
-// message limit (largest entry + 64 KiB). A bookie serves both methods;
-// clients use Batches and fall back to Stream when a server answers
-// UNIMPLEMENTED (an older bookie, or a per-message proxy), which it does
-// before any request is handled. The batched wire form of a Requests
-// message is the concatenation of its members, each as field 1
-// (length-delimited), so a batch can be built from encoded requests.
+// Framing. The one method, Batches, carries Requests and Responses
+// messages, each a batch of one or more Request / Response in order. A
+// batch means nothing beyond its members: they are handled and answered one
+// by one, exactly as if sent in separate messages, and a batch's answers
+// may arrive in several Responses, mixed with other requests' answers. A
+// sender puts in one message whatever it has ready and never waits for
+// more (batching comes from load, not from delay), and keeps a message
+// under 32 KiB of encoded members unless a single member is larger (then
+// it travels alone): so every batch fits in the bookie's message limit
+// (largest entry + 64 KiB). The bookie sends its response headers at once,
+// so that a client can tell it is served before sending anything. The wire
+// form of a Requests message is the concatenation of its members, each as
+// field 1 (length-delimited), so a batch can be built from encoded
+// requests. (An earlier per-message method, Stream, is gone: its only user
+// was a test proxy.)
 //
 // Error answers are three-valued where it matters: STATUS_NO_LEDGER and
 // STATUS_NO_ENTRY are explicit negatives (the bookie is sure it never stored
@@ -48,7 +47,6 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Bookie_Stream_FullMethodName  = "/dlog.bookie.v1.Bookie/Stream"
 	Bookie_Batches_FullMethodName = "/dlog.bookie.v1.Bookie/Batches"
 )
 
@@ -56,12 +54,10 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type BookieClient interface {
-	// Stream carries pipelined requests and their responses, matched by txn,
-	// one per gRPC message.
-	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Request, Response], error)
-	// Batches is Stream with batched framing: each message carries one or
-	// more requests (or responses). The bookie sends its response headers
-	// at once, so a client can tell it is served before sending anything.
+	// Batches carries pipelined requests and their responses, matched by
+	// txn, in batches: each message carries one or more requests (or
+	// responses). The bookie sends its response headers at once, so a client
+	// can tell it is served before sending anything.
 	Batches(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Requests, Responses], error)
 }
 
@@ -73,22 +69,9 @@ func NewBookieClient(cc grpc.ClientConnInterface) BookieClient {
 	return &bookieClient{cc}
 }
 
-func (c *bookieClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Request, Response], error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Bookie_ServiceDesc.Streams[0], Bookie_Stream_FullMethodName, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	x := &grpc.GenericClientStream[Request, Response]{ClientStream: stream}
-	return x, nil
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Bookie_StreamClient = grpc.BidiStreamingClient[Request, Response]
-
 func (c *bookieClient) Batches(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Requests, Responses], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Bookie_ServiceDesc.Streams[1], Bookie_Batches_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Bookie_ServiceDesc.Streams[0], Bookie_Batches_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -103,12 +86,10 @@ type Bookie_BatchesClient = grpc.BidiStreamingClient[Requests, Responses]
 // All implementations must embed UnimplementedBookieServer
 // for forward compatibility.
 type BookieServer interface {
-	// Stream carries pipelined requests and their responses, matched by txn,
-	// one per gRPC message.
-	Stream(grpc.BidiStreamingServer[Request, Response]) error
-	// Batches is Stream with batched framing: each message carries one or
-	// more requests (or responses). The bookie sends its response headers
-	// at once, so a client can tell it is served before sending anything.
+	// Batches carries pipelined requests and their responses, matched by
+	// txn, in batches: each message carries one or more requests (or
+	// responses). The bookie sends its response headers at once, so a client
+	// can tell it is served before sending anything.
 	Batches(grpc.BidiStreamingServer[Requests, Responses]) error
 	mustEmbedUnimplementedBookieServer()
 }
@@ -120,9 +101,6 @@ type BookieServer interface {
 // pointer dereference when methods are called.
 type UnimplementedBookieServer struct{}
 
-func (UnimplementedBookieServer) Stream(grpc.BidiStreamingServer[Request, Response]) error {
-	return status.Error(codes.Unimplemented, "method Stream not implemented")
-}
 func (UnimplementedBookieServer) Batches(grpc.BidiStreamingServer[Requests, Responses]) error {
 	return status.Error(codes.Unimplemented, "method Batches not implemented")
 }
@@ -147,13 +125,6 @@ func RegisterBookieServer(s grpc.ServiceRegistrar, srv BookieServer) {
 	s.RegisterService(&Bookie_ServiceDesc, srv)
 }
 
-func _Bookie_Stream_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(BookieServer).Stream(&grpc.GenericServerStream[Request, Response]{ServerStream: stream})
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Bookie_StreamServer = grpc.BidiStreamingServer[Request, Response]
-
 func _Bookie_Batches_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(BookieServer).Batches(&grpc.GenericServerStream[Requests, Responses]{ServerStream: stream})
 }
@@ -169,12 +140,6 @@ var Bookie_ServiceDesc = grpc.ServiceDesc{
 	HandlerType: (*BookieServer)(nil),
 	Methods:     []grpc.MethodDesc{},
 	Streams: []grpc.StreamDesc{
-		{
-			StreamName:    "Stream",
-			Handler:       _Bookie_Stream_Handler,
-			ServerStreams: true,
-			ClientStreams: true,
-		},
 		{
 			StreamName:    "Batches",
 			Handler:       _Bookie_Batches_Handler,
