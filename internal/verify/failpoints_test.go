@@ -4,8 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/dlog-io/dlog"
 	"github.com/dlog-io/dlog/internal/bugs"
+	"github.com/dlog-io/dlog/internal/metadata"
 )
 
 // TestMarkerWatch: lines are counted once each, across reads that end in
@@ -36,5 +39,36 @@ func TestMarkerWatch(t *testing.T) {
 	}
 	if a := m.count(bugs.FailpointArmedMarker); a != 2 {
 		t.Fatalf("armed counted twice: %d", a)
+	}
+}
+
+// TestRetentionTarget: the recorded truncate covers exactly the prefix of
+// completed segments completed before the cutoff.
+func TestRetentionTarget(t *testing.T) {
+	now := time.Now()
+	seg := func(lssn int64, completed time.Duration) metadata.Segment {
+		s := metadata.Segment{LSSN: lssn, State: metadata.SegmentCompleted, Completed: now.Add(completed)}
+		if completed == 0 {
+			s.State, s.Completed = metadata.SegmentInProgress, time.Time{}
+		}
+		return s
+	}
+	tests := []struct {
+		segs []metadata.Segment
+		want dlog.DLSN
+		ok   bool
+	}{
+		{nil, dlog.DLSN{}, false},
+		{[]metadata.Segment{seg(3, 0)}, dlog.DLSN{}, false},
+		{[]metadata.Segment{seg(3, time.Second), seg(4, 0)}, dlog.DLSN{}, false},
+		{[]metadata.Segment{seg(3, -time.Hour), seg(5, -time.Minute), seg(6, time.Second), seg(7, 0)}, dlog.DLSN{LSSN: 6}, true},
+		{[]metadata.Segment{seg(3, -time.Hour), seg(4, 0)}, dlog.DLSN{LSSN: 4}, true},
+		{[]metadata.Segment{seg(3, -time.Hour), seg(4, -time.Hour)}, dlog.DLSN{LSSN: 5}, true},
+	}
+	for i, tt := range tests {
+		got, ok := retentionTarget(tt.segs, now)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("case %d: %v %v, want %v %v", i, got, ok, tt.want, tt.ok)
+		}
 	}
 }
