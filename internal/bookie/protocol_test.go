@@ -3,6 +3,9 @@ package bookie
 import (
 	"bytes"
 	"errors"
+	"math"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -368,4 +371,88 @@ func TestLongPollWaitersBounded(t *testing.T) {
 	for range 2 {
 		noErr(t, <-done, "woken poll")
 	}
+}
+
+// TestDeleteReclaimsSpace: a deleted ledger is unreadable at once, and the
+// background compaction (GCInterval) reclaims its entry-log space while
+// the other ledger's entries keep reading back.
+func TestDeleteReclaimsSpace(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	cfg.EntryLogMaxFileSizeBytes = 256 << 10
+	cfg.GCInterval = 20 * time.Millisecond
+	b := start(t, cfg)
+	c := newClient(t)
+	ctx := ctxTimeout(t, 60*time.Second)
+	addr := b.ListenAddr()
+	big := func(l, e int64) []byte { // 8 KiB in ledger 1, 100 B in ledger 2
+		p := make([]byte, 100)
+		if l == 1 {
+			p = make([]byte, 8<<10)
+		}
+		for i := range p {
+			p[i] = byte(int64(i) * (l + e + 1))
+		}
+		return p
+	}
+	const entries = 64
+	for e := range int64(entries) {
+		for _, l := range []int64{1, 2} {
+			noErr(t, c.Add(ctx, addr, &bookiepb.AddRequest{Entry: bookiepb.NewEntry(l, e, e-1, big(l, e)), MasterKey: testKey}), "add %d:%d", l, e)
+		}
+	}
+	noErr(t, b.Checkpoint(), "checkpoint")
+	logBytes := func() int64 {
+		var n int64
+		ents, err := os.ReadDir(filepath.Join(dir, "ledgers", "logs"))
+		noErr(t, err, "list entry logs")
+		for _, de := range ents {
+			if info, err := de.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return n
+	}
+	before := logBytes()
+	if before < entries*(8<<10) {
+		t.Fatalf("entry logs hold %d bytes, want at least %d", before, entries*(8<<10))
+	}
+	noErr(t, c.Delete(ctx, addr, 1), "delete")
+	_, err := c.Read(ctx, addr, &bookiepb.ReadRequest{LedgerId: 1, EntryId: 0})
+	wantErr(t, err, bookieclient.ErrNoLedger, "read right after delete")
+	// The background compaction rewrites or removes the finished logs
+	// (all but the last one, being written).
+	waitUntil(t, 30*time.Second, "compaction to reclaim the deleted ledger's space", func() bool {
+		return logBytes() < before/2
+	})
+	for e := range int64(entries) {
+		readEntry(t, c, addr, 2, e, big(2, e))
+	}
+}
+
+// TestExtremeIDs: the largest ids are stored and read like any other;
+// ids past the range are refused as malformed; unknown ones are explicit
+// negatives.
+func TestExtremeIDs(t *testing.T) {
+	b := start(t, testConfig(t, t.TempDir()))
+	c := newClient(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	addr := b.ListenAddr()
+	const top = math.MaxInt64
+	noErr(t, c.Add(ctx, addr, addReq(top, top, top-1)), "add at the top")
+	readEntry(t, c, addr, top, top, payloadOf(top, top))
+	r, err := c.Read(ctx, addr, &bookiepb.ReadRequest{LedgerId: top, EntryId: -1})
+	noErr(t, err, "read last")
+	if r.GetEntry().GetEntryId() != top || r.Lac != top-1 {
+		t.Fatalf("read last: %v", r)
+	}
+	_, err = c.Read(ctx, addr, &bookiepb.ReadRequest{LedgerId: top, EntryId: top - 1})
+	wantErr(t, err, bookieclient.ErrNoEntry, "read below the top")
+	_, err = c.Read(ctx, addr, &bookiepb.ReadRequest{LedgerId: top - 1, EntryId: top})
+	wantErr(t, err, bookieclient.ErrNoLedger, "read of an unknown ledger")
+	for _, req := range []*bookiepb.ReadRequest{{LedgerId: math.MinInt64}, {LedgerId: 1, EntryId: math.MinInt64}, {LedgerId: 1, EntryId: -2}} {
+		_, err = c.Read(ctx, addr, req)
+		wantErr(t, err, bookieclient.ErrBadRequest, "read %d:%d", req.LedgerId, req.EntryId)
+	}
+	wantErr(t, c.Add(ctx, addr, addReq(math.MinInt64, 0, -1)), bookieclient.ErrBadRequest, "add to ledger MinInt64")
 }
