@@ -89,6 +89,15 @@
 //     append beyond its segment's sealed last entry; a segment holding ok
 //     appends of two epochs (or of an epoch other than the one the
 //     metadata says created it).
+//   - ownership-linearizable (G5, G7): porcupine's verdict on each log's
+//     ownership as a register (ownership.go): every ok append that
+//     reports its writer epoch observes "the owner is e"; a new epoch
+//     takes over once, a replaced epoch never comes back. Reduced exactly
+//     to two operations per epoch (the ack completed first and the one
+//     invoked last), so it is cheap on any history. Counts illegal logs.
+//     Segment metadata needs no porcupine: a segment's writer epoch and
+//     its sealed end are write-once registers, whose linearizability is
+//     exactly post-fence-ack's segment rules and read-past-seal.
 //   - sequence-id: drain sequence ids go up by one per record, start at 0
 //     in a never-truncated log and at each untruncated segment's start
 //     sequence id; reads and acks that report one agree with the drain.
