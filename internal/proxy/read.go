@@ -27,11 +27,12 @@ type readSession struct {
 	limit  int64
 	skip   bool
 
-	start  namespace.Position // first position, until p is known
-	p      dlog.DLSN          // next position to deliver from
-	pKnown bool
-	end    dlog.DLSN // non-follow: the last record to deliver
-	sent   int64
+	start   namespace.Position // first position, until p is known
+	p       dlog.DLSN          // next position to deliver from
+	pKnown  bool
+	end     dlog.DLSN // non-follow: the last record to deliver
+	endTxID int64     // non-follow: its txid
+	sent    int64
 
 	cache   *tailCache
 	inCache bool
@@ -97,7 +98,7 @@ func (r *readSession) run(ctx context.Context, m *dlogpb.ReadRequest) error {
 		case err != nil:
 			return err
 		}
-		r.end = last.DLSN
+		r.end, r.endTxID = last.DLSN, last.TxID
 	} else {
 		r.cache = s.acquireCache(ctx, k)
 	}
@@ -112,6 +113,11 @@ func (r *readSession) run(ctx context.Context, m *dlogpb.ReadRequest) error {
 	case *dlogpb.ReadRequest_Txid:
 		if from.Txid < 0 {
 			return fmt.Errorf("%w: from txid %d", dlog.ErrInvalidArgument, from.Txid)
+		}
+		if !r.follow && from.Txid > r.endTxID {
+			// Txids never decrease: no record up to the end has one this
+			// high (and the namespace reader would wait for one).
+			return nil
 		}
 		r.start = namespace.AtTxID(from.Txid)
 	case *dlogpb.ReadRequest_Start:
