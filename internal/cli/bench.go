@@ -112,8 +112,10 @@ func newBenchModeCmd(e *env, mode bench.Mode) *cobra.Command {
 			case cfg.Rate < 0:
 				return Usagef("--rate cannot be negative")
 			}
-			if c.Flags().Changed("duration") && !c.Flags().Changed("records") {
-				cfg.Records = 0 // a duration alone: run for that long
+			if e.sources["duration"] != sourceDefault && e.sources["records"] == sourceDefault && mode != bench.Read {
+				// A duration alone: run for that long. A read needs a
+				// record count (the log to read); the duration bounds it.
+				cfg.Records = 0
 			}
 			return runBench(e, f, cfg, useSandbox)
 		},

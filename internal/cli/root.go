@@ -104,7 +104,39 @@ input.`,
 	for _, add := range commands {
 		root.AddCommand(add(e))
 	}
+	// The completion command captures the output stream when it is made.
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.InitDefaultCompletionCmd()
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command group below the root (log,
+// ledger, admin, completion, ...) refuse an argument that names none of
+// its commands as a usage error (exit 2); cobra itself prints the group's
+// help and succeeds. A group called without arguments prints its help.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		if sub.HasSubCommands() && sub.Run == nil && sub.RunE == nil {
+			sub.Args = cobra.ArbitraryArgs
+			sub.RunE = func(c *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					var names []string
+					for _, s := range c.Commands() {
+						if s.IsAvailableCommand() {
+							names = append(names, s.Name())
+						}
+					}
+					return Usagef("unknown command %q for %q: want one of %s (see %s --help)",
+						args[0], c.CommandPath(), strings.Join(names, ", "), c.CommandPath())
+				}
+				return c.Help()
+			}
+		}
+		refuseUnknownSubcommands(sub)
+	}
 }
 
 // isCobraUsage recognises the usage errors cobra makes itself (an unknown
