@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestClientCommands runs every client command against an in-process
@@ -213,5 +214,60 @@ func TestUsageAndErrors(t *testing.T) {
 				t.Fatalf("stderr does not start with \"dlog: \": %q", r.stderr)
 			}
 		})
+	}
+}
+
+// TestReadPositions covers the read positions the client test does not:
+// --from-start, --from-end with --follow (only records written after it
+// started), --follow with --limit, and reading or writing a log that does
+// not exist (exit 1, saying how to create it).
+func TestReadPositions(t *testing.T) {
+	sb := testSandbox(t, 1)
+	srv := []string{"--server", sb.Addr()}
+	run := func(stdin string, args ...string) result {
+		t.Helper()
+		return mustDlog(t, stdin, append(args, srv...)...)
+	}
+	run("", "log", "create", "pos")
+	run("a\nb\nc\n", "write", "pos")
+	if r := run("", "read", "pos", "--from-start", "--limit", "2"); r.stdout != "a\nb\n" {
+		t.Fatalf("read --from-start --limit 2: %q", r.stdout)
+	}
+	if r := run("", "read", "pos", "--follow", "--limit", "3"); r.stdout != "a\nb\nc\n" {
+		t.Fatalf("read --follow --limit 3: %q", r.stdout)
+	}
+
+	// A follower from the end sees only what is written after it started:
+	// write until it has printed one record.
+	done := make(chan result, 1)
+	go func() {
+		var out, errb strings.Builder
+		code := Main(t.Context(), append([]string{"read", "pos", "--from-end", "--follow", "--limit", "1", "-o", "json"}, srv...),
+			strings.NewReader(""), &out, &errb)
+		done <- result{code: code, stdout: out.String(), stderr: errb.String()}
+	}()
+	var r result
+	for i := 0; ; i++ {
+		run(fmt.Sprintf("new-%d\n", i), "write", "pos")
+		select {
+		case r = <-done:
+		case <-time.After(100 * time.Millisecond): // a poll period, not a synchronisation
+			if i > 600 {
+				t.Fatal("read --from-end --follow printed nothing after a minute of writes")
+			}
+			continue
+		}
+		break
+	}
+	objs := r.jsonLines(t)
+	if r.code != 0 || len(objs) != 1 || !strings.HasPrefix(objs[0]["payload"].(string), "new-") || objs[0]["sequence-id"].(float64) < 3 {
+		t.Fatalf("read --from-end --follow --limit 1: %s", r)
+	}
+
+	for _, args := range [][]string{{"read", "missing"}, {"write", "missing"}, {"segments", "missing"}} {
+		r := runDlog(t, "x\n", append(args, srv...)...)
+		if r.code != ExitError || !strings.Contains(r.stderr, "dlog log create missing") {
+			t.Errorf("dlog %s of a missing log: %s", args[0], r)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -171,5 +172,37 @@ func TestSandboxKillRestart(t *testing.T) {
 	}
 	if !strings.Contains(sb.stderr.String(), "stopped") {
 		t.Fatalf("sandbox stderr after SIGINT:\n%s", sb.stderr.String())
+	}
+}
+
+// TestSandboxSIGTERM stops a `dlog sandbox` process with SIGTERM (as a
+// service manager does): it exits 0 saying it stopped, and a restart on
+// the same directory reports itself restarted and serves the same log.
+func TestSandboxSIGTERM(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	dir, listen := t.TempDir(), freeAddr(t)
+	env := []string{"DLOG_SERVER=" + listen, "DLOG_CONFIG="}
+	sb, _ := startSandboxProcess(t, dir, listen)
+	if r := runBin(t, ctx, "", env, "log", "create", "kept"); r.code != 0 {
+		t.Fatal(r)
+	}
+	if r := runBin(t, ctx, "a\nb\n", env, "write", "kept"); r.code != 0 {
+		t.Fatal(r)
+	}
+	sb.signal(syscall.SIGTERM)
+	if c := sb.exitCode(); c != 0 || !strings.Contains(sb.stderr.String(), "stopped") {
+		t.Fatalf("sandbox exit %d after SIGTERM\n%s", c, sb.stderr.String())
+	}
+	sb, info := startSandboxProcess(t, dir, listen)
+	if !info.Restarted {
+		t.Fatalf("restart on the same directory: %+v", info)
+	}
+	if r := runBin(t, ctx, "", env, "read", "kept"); r.code != 0 || r.stdout != "a\nb\n" {
+		t.Fatalf("read after restart: %s", r)
+	}
+	sb.Stop()
+	if c := sb.exitCode(); c != 0 {
+		t.Fatalf("sandbox exit %d after SIGINT\n%s", c, sb.stderr.String())
 	}
 }
