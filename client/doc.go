@@ -37,9 +37,10 @@
 // operations (truncate, subscriptions, release, heartbeat) and tagged
 // writes. A write is tagged when its Record carries ProducerID and
 // Sequence, or — with Config.Idempotence, the default — with one of the
-// client's producer ids: every write in flight holds a producer id of its
-// own, so each id has one write at a time and its sequences reach the
-// proxies in order. A tagged write whose outcome is unknown (a proxy died,
+// client's producer ids: every request in flight holds a producer id of
+// its own (a request of several records, WriteBulk or coalesced Writes,
+// takes consecutive sequences), so each id has one request at a time and
+// its sequences reach the proxies in order. A tagged write whose outcome is unknown (a proxy died,
 // the log was fenced, a timeout) is retried with the same tag, on the new
 // owner after a failover, which answers with the original position
 // (WriteResult.Duplicate) if it is already in the log. The guarantee has a
