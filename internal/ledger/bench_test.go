@@ -31,8 +31,13 @@ func BenchmarkAdd(b *testing.B) {
 			name := fmt.Sprintf("%s/inflight-%d", sizeName(size), inflight)
 			for _, opts := range []CreateOptions{DefaultCreateOptions(), {EnsembleSize: 1, WriteQuorum: 1, AckQuorum: 1}} {
 				shape := fmt.Sprintf("ledger-E%d-Qw%d-Qa%d/", opts.EnsembleSize, opts.WriteQuorum, opts.AckQuorum)
-				b.Run(shape+name, func(b *testing.B) { benchLedger(b, c, opts, size, inflight) })
+				b.Run(shape+name, func(b *testing.B) { benchLedger(b, c, opts, size, inflight, currentFormat) })
 			}
+			// Entry format 0 (no length header), for the cost of the
+			// header's copy.
+			b.Run("ledger-E3-Qw3-Qa2-format0/"+name, func(b *testing.B) {
+				benchLedger(b, c, DefaultCreateOptions(), size, inflight, formatRaw)
+			})
 			b.Run("single-bookie/"+name, func(b *testing.B) {
 				cl := newClient(b, c)
 				bc := cl.BookieClient()
@@ -70,14 +75,26 @@ func BenchmarkAdd(b *testing.B) {
 }
 
 // benchLedger adds b.N entries of size bytes to a new ledger of shape opts
-// with up to inflight adds pending.
-func benchLedger(b *testing.B, c *cluster.Cluster, opts CreateOptions, size, inflight int) {
+// and entry format with up to inflight adds pending.
+func benchLedger(b *testing.B, c *cluster.Cluster, opts CreateOptions, size, inflight, format int) {
 	ctx := b.Context()
 	// The writer's own bound is never the one that waits: latency is
 	// measured from the send, as for the single bookie.
 	cl := newClient(b, c, func(cfg *Config) { cfg.MaxPendingAdds = 2 * inflight })
 	w, err := cl.Create(ctx, opts)
 	must(b, err, "create")
+	if format != currentFormat {
+		// Same ensemble, another ledger written in the given format.
+		md := w.Metadata()
+		w.Abort()
+		md.EntryFormat = format
+		id, err := cl.store.NewLedgerID(ctx)
+		must(b, err, "ledger id")
+		ver, err := cl.store.CreateLedger(ctx, id, md)
+		must(b, err, "create ledger of format %d", format)
+		w, err = newWriter(cl, id, md, ver)
+		must(b, err, "writer")
+	}
 	defer w.Abort()
 	data := make([]byte, size)
 	lat := make([]time.Duration, b.N)
