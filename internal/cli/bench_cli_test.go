@@ -71,6 +71,12 @@ func TestBenchCommands(t *testing.T) {
 		t.Fatalf("progress bar drawn on a non-terminal:\n%q", r.stdout)
 	}
 
+	// --sandbox: the bench starts its own sandbox and says so.
+	sbr := mustDlog(t, "", "bench", "write", "--sandbox", "--records", "100", "-o", "json")
+	if o := sbr.jsonLines(t); len(o) != 1 || o[0]["sandbox"] != true || o[0]["records"] != 100.0 || !strings.Contains(sbr.stderr, "sandbox with 3 bookies") {
+		t.Fatalf("bench --sandbox: %s", sbr)
+	}
+
 	// A duration alone bounds a read of the default record count, here
 	// taken from the config file (a setting not given as a flag counts
 	// as given).

@@ -148,7 +148,9 @@ func newConfigCmd(e *env) *cobra.Command {
 		Short: "Show every setting of a command with its value and where it came from",
 		Long: `Show the effective configuration of a command (the global settings when no
 command is named): each flag's value and whether it came from a flag, the
-config file, a DLOG_* environment variable or the default.`,
+config file, a DLOG_* environment variable or the default. ENV names the
+variable that set a value from the environment, and otherwise the
+command's own variable for the flag.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			target := c.Root()
 			if len(args) > 0 {
@@ -174,12 +176,24 @@ config file, a DLOG_* environment variable or the default.`,
 				if f.Name == "help" {
 					return
 				}
+				env := envName(append(append([]string{}, path...), f.Name)...)
+				if sources[f.Name] == sourceEnv {
+					// The variable that set it (the command's own or a
+					// less specific one), found as applyConfig did.
+					for i := len(path); i >= 0; i-- {
+						name := envName(append(append([]string{}, path[:i]...), f.Name)...)
+						if _, ok := os.LookupEnv(name); ok {
+							env = name
+							break
+						}
+					}
+				}
 				rows = append(rows, configSetting{
 					Command: strings.Join(path, " "),
 					Flag:    f.Name,
 					Value:   f.Value.String(),
 					Source:  string(sources[f.Name]),
-					Env:     envName(append(append([]string{}, path...), f.Name)...),
+					Env:     env,
 				})
 			})
 			sort.Slice(rows, func(i, j int) bool { return rows[i].Flag < rows[j].Flag })

@@ -31,6 +31,19 @@ func TestConfigPrintWrite(t *testing.T) {
 		}
 		got[o["flag"].(string)] = [2]string{o["value"].(string), o["source"].(string)}
 	}
+	envOf := map[string]string{}
+	for _, o := range mustDlog(t, "", "--config", cfg, "-o", "json", "config", "print", "write").jsonLines(t) {
+		envOf[o["flag"].(string)] = o["env"].(string)
+	}
+	t.Setenv("DLOG_TIMEOUT", "1m")
+	for _, o := range mustDlog(t, "", "--config", cfg, "-o", "json", "config", "print", "write").jsonLines(t) {
+		if o["flag"] == "timeout" && (o["value"] != "1m0s" || o["env"] != "DLOG_TIMEOUT") {
+			t.Errorf("config print write: timeout from the plain variable: %v", o)
+		}
+	}
+	if envOf["batch-bytes"] != "DLOG_WRITE_BATCH_BYTES" || envOf["timeout"] != "DLOG_WRITE_TIMEOUT" {
+		t.Errorf("config print write: env names %v", envOf)
+	}
 	want := map[string][2]string{
 		"server":        {fileServer, "config file"},
 		"namespace":     {"from-file", "config file"},
