@@ -169,7 +169,12 @@ func open(ctx context.Context, cfg Config, ln net.Listener) (*Bookie, error) {
 		flushReq:     make(chan struct{}, 1),
 		stateChanged: make(chan struct{}, 1),
 	}
-	b.met = newMetrics(b.inFlightRequests)
+	b.met = newMetrics(b.inFlightRequests, func() float64 {
+		if b.limbo.Load() != nil {
+			return 1
+		}
+		return 0
+	})
 	b.streams.m = make(map[*stream]struct{})
 	b.flushed.ch = make(chan struct{})
 	b.runCtx, b.cancelRun = context.WithCancel(context.Background())

@@ -131,7 +131,7 @@
 // negatives of other bookies. The bookie never leaves limbo on its own: an
 // operator removes Dir/LIMBO while it is stopped, once every ledger that
 // had it in an ensemble when the marker was written is closed or deleted
-// (Limbo reports the reason).
+// (Limbo reports the reason; the gauge dlog_bookie_limbo is 1 meanwhile).
 //
 // # Identity (cookies)
 //

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/dlog-io/dlog/internal/bookieclient"
 	"github.com/dlog-io/dlog/internal/pb/bookiepb"
@@ -63,6 +64,11 @@ func TestLimboAfterSuspectCut(t *testing.T) {
 		t.Helper()
 		if b.Limbo() == "" {
 			t.Fatal("bookie not in limbo after a suspect cut")
+		}
+		var m dto.Metric
+		noErr(t, b.met.limbo.Write(&m), "limbo gauge")
+		if m.GetGauge().GetValue() != 1 {
+			t.Fatalf("limbo gauge %v, want 1", m.GetGauge().GetValue())
 		}
 		addr := b.ListenAddr()
 		for e := range int64(5) {

@@ -20,6 +20,7 @@ type metrics struct {
 	inFlight    prometheus.GaugeFunc
 	longPolls   prometheus.Gauge
 	readOnly    prometheus.Gauge
+	limbo       prometheus.GaugeFunc
 	flushErrors prometheus.Counter
 
 	// counted caches requests' children: WithLabelValues hashes its labels
@@ -49,8 +50,9 @@ func (m *metrics) count(o op, status bookiepb.Status) {
 	c.Inc()
 }
 
-// newMetrics makes the collectors; inFlight is read at every scrape.
-func newMetrics(inFlight func() float64) *metrics {
+// newMetrics makes the collectors; inFlight and limbo are read at every
+// scrape.
+func newMetrics(inFlight, limbo func() float64) *metrics {
 	buckets := prometheus.ExponentialBuckets(50e-6, 2, 17) // 50 µs .. ~3.3 s
 	return &metrics{
 		addSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -65,13 +67,15 @@ func newMetrics(inFlight func() float64) *metrics {
 			Name: "dlog_bookie_long_poll_waiters", Help: "ReadLAC long polls being held."}),
 		readOnly: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dlog_bookie_read_only", Help: "1 while the bookie refuses adds (disk near full, or journal or store failed)."}),
+		limbo: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "dlog_bookie_limbo", Help: "1 while the bookie is in limbo (a journal cut may have lost acknowledged entries; see Dir/LIMBO)."}, limbo),
 		flushErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dlog_bookie_checkpoint_errors_total", Help: "Checkpoints (ledger store flushes) that failed."}),
 	}
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.addSeconds, m.readSeconds, m.requests, m.inFlight, m.longPolls, m.readOnly, m.flushErrors}
+	return []prometheus.Collector{m.addSeconds, m.readSeconds, m.requests, m.inFlight, m.longPolls, m.readOnly, m.limbo, m.flushErrors}
 }
 
 // register adds every collector to reg (nil: none), all or nothing.
