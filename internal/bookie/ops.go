@@ -89,11 +89,11 @@ func (b *Bookie) journalOutcome(err error, queued bool) outcome {
 // ledger.
 func (b *Bookie) readOutcome(ledgerID int64, o outcome) outcome {
 	if (o.status == statusNoEntry || o.status == statusNoLedger) && b.storeFailed.Load() {
-		return outcome{statusIOError, "ledger store failed; cannot tell: " + o.msg}
+		o = outcome{statusIOError, "ledger store failed; cannot tell: " + o.msg}
 	}
 	if l := b.limbo.Load(); l != nil && (o.status == statusNoEntry || o.status == statusNoLedger) {
 		if deleted, err := b.store.Deleted(ledgerID); err != nil || !deleted {
-			return outcome{statusIOError, l.String() + "; cannot tell: " + o.msg}
+			o = outcome{statusIOError, l.String() + "; cannot tell: " + o.msg}
 		}
 	}
 	if bugs.On(bugs.IOErrorAsNoEntry) && (o.status == statusIOError || o.status == statusCorrupt) {
