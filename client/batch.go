@@ -284,6 +284,7 @@ func (c *Client) writeBulkPB(ctx context.Context, log string, recs []*dlogpb.Rec
 				errs[i] = status.FromDetail(d, key)
 			} else {
 				res[i], errs[i] = parseResult(results[i].GetDlsn(), results[i].GetTxid(), results[i].GetDuplicate())
+				res[i].Owner = r.Msg.GetOwner()
 			}
 			if errs[i] != nil && retry == nil && !dlog.IsDefinite(errs[i]) {
 				retry = errs[i]

@@ -20,6 +20,11 @@ type WriteResult struct {
 	// Duplicate is set when the write was a retry of one already in the
 	// log: DLSN and TxID are the original's and nothing was appended.
 	Duplicate bool
+	// Owner is the API address of the proxy that owned the log and
+	// answered (as Client.Heartbeat reports it). With
+	// DLSN's segment number it names the writer epoch (every takeover
+	// starts a new segment). "" from proxies that do not report it.
+	Owner string
 }
 
 // producer is one of the client's producer ids with its next sequence.
@@ -134,7 +139,12 @@ func (c *Client) writePB(ctx context.Context, log string, req *dlogpb.WriteReque
 	if err != nil {
 		return WriteResult{}, err
 	}
-	return parseResult(resp.GetDlsn(), resp.GetTxid(), resp.GetDuplicate())
+	res, err := parseResult(resp.GetDlsn(), resp.GetTxid(), resp.GetDuplicate())
+	if err != nil {
+		return WriteResult{}, err
+	}
+	res.Owner = resp.GetOwner()
+	return res, nil
 }
 
 func parseResult(d string, txid int64, dup bool) (WriteResult, error) {
@@ -192,6 +202,7 @@ func (c *Client) WriteBulk(ctx context.Context, log string, recs []dlog.Record) 
 				recErr = err
 				break
 			}
+			wr.Owner = r.Msg.GetOwner()
 			out = append(out, wr)
 		}
 		if recErr == nil && len(out) != len(recs) {

@@ -947,7 +947,11 @@ type WriteResponse struct {
 	Txid  int64                  `protobuf:"varint,2,opt,name=txid,proto3" json:"txid,omitempty"`
 	// True when an idempotent retry matched an earlier write: dlsn and txid
 	// are the original's and nothing was appended.
-	Duplicate     bool `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	Duplicate bool `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// API address of the proxy that owns the log and answered (as
+	// HeartbeatResponse.owner and GetLogInfoResponse.owner). With the segment number of
+	// dlsn it names the writer epoch: every takeover starts a new segment.
+	Owner         string `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1001,6 +1005,13 @@ func (x *WriteResponse) GetDuplicate() bool {
 		return x.Duplicate
 	}
 	return false
+}
+
+func (x *WriteResponse) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
 }
 
 type WriteBulkRequest struct {
@@ -1075,7 +1086,9 @@ func (x *WriteBulkRequest) GetFirstSequence() int64 {
 type WriteBulkResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One result per record, in order.
-	Results       []*WriteResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	Results []*WriteResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	// As WriteResponse.owner.
+	Owner         string `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1115,6 +1128,13 @@ func (x *WriteBulkResponse) GetResults() []*WriteResult {
 		return x.Results
 	}
 	return nil
+}
+
+func (x *WriteBulkResponse) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
 }
 
 type WriteResult struct {
@@ -3033,19 +3053,21 @@ const file_dlog_api_v1_dlog_proto_rawDesc = "" +
 	"\x06record\x18\x02 \x01(\v2\x13.dlog.api.v1.RecordR\x06record\x12\x1f\n" +
 	"\vproducer_id\x18\x03 \x01(\tR\n" +
 	"producerId\x12\x1a\n" +
-	"\bsequence\x18\x04 \x01(\x03R\bsequence\"U\n" +
+	"\bsequence\x18\x04 \x01(\x03R\bsequence\"k\n" +
 	"\rWriteResponse\x12\x12\n" +
 	"\x04dlsn\x18\x01 \x01(\tR\x04dlsn\x12\x12\n" +
 	"\x04txid\x18\x02 \x01(\x03R\x04txid\x12\x1c\n" +
-	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\xb0\x01\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\x12\x14\n" +
+	"\x05owner\x18\x04 \x01(\tR\x05owner\"\xb0\x01\n" +
 	"\x10WriteBulkRequest\x12%\n" +
 	"\x03log\x18\x01 \x01(\v2\x13.dlog.api.v1.LogRefR\x03log\x12-\n" +
 	"\arecords\x18\x02 \x03(\v2\x13.dlog.api.v1.RecordR\arecords\x12\x1f\n" +
 	"\vproducer_id\x18\x03 \x01(\tR\n" +
 	"producerId\x12%\n" +
-	"\x0efirst_sequence\x18\x04 \x01(\x03R\rfirstSequence\"G\n" +
+	"\x0efirst_sequence\x18\x04 \x01(\x03R\rfirstSequence\"]\n" +
 	"\x11WriteBulkResponse\x122\n" +
-	"\aresults\x18\x01 \x03(\v2\x18.dlog.api.v1.WriteResultR\aresults\"\x83\x01\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.dlog.api.v1.WriteResultR\aresults\x12\x14\n" +
+	"\x05owner\x18\x02 \x01(\tR\x05owner\"\x83\x01\n" +
 	"\vWriteResult\x12\x12\n" +
 	"\x04dlsn\x18\x01 \x01(\tR\x04dlsn\x12\x12\n" +
 	"\x04txid\x18\x02 \x01(\x03R\x04txid\x12.\n" +

@@ -64,6 +64,10 @@ func TestClientBatchesConcurrentWrites(t *testing.T) {
 					errs <- fmt.Errorf("writer %d record %d: %w", i, n, err)
 					return
 				}
+				if res.Owner != p.AdvertiseAddr() {
+					errs <- fmt.Errorf("writer %d record %d: owner %q", i, n, res.Owner)
+					return
+				}
 				mu.Lock()
 				acked[string(rec.Payload)] = res.DLSN
 				mu.Unlock()

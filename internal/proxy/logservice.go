@@ -155,7 +155,7 @@ func (s logService) Write(ctx context.Context, req *connect.Request[dlogpb.Write
 	if res[0].err != nil {
 		return nil, res[0].err
 	}
-	return connect.NewResponse(&dlogpb.WriteResponse{Dlsn: res[0].dlsn.String(), Txid: res[0].txid, Duplicate: res[0].duplicate}), nil
+	return connect.NewResponse(&dlogpb.WriteResponse{Dlsn: res[0].dlsn.String(), Txid: res[0].txid, Duplicate: res[0].duplicate, Owner: s.advertise}), nil
 }
 
 // WriteBulk implements the RPC: one result per record; after the first
@@ -170,7 +170,7 @@ func (s logService) WriteBulk(ctx context.Context, req *connect.Request[dlogpb.W
 	if err != nil {
 		return nil, err
 	}
-	out := &dlogpb.WriteBulkResponse{Results: make([]*dlogpb.WriteResult, len(res))}
+	out := &dlogpb.WriteBulkResponse{Results: make([]*dlogpb.WriteResult, len(res)), Owner: s.advertise}
 	for i, r := range res {
 		if r.err != nil {
 			out.Results[i] = &dlogpb.WriteResult{Error: status.Detail(r.err)}

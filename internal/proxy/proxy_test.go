@@ -70,6 +70,9 @@ func TestWriteReadRoundTrip(t *testing.T) {
 		if res.Duplicate {
 			t.Fatalf("write %d: duplicate on a first attempt", i)
 		}
+		if res.Owner != p.AdvertiseAddr() {
+			t.Fatalf("write %d: owner %q, want %s", i, res.Owner, p.AdvertiseAddr())
+		}
 		acked = append(acked, res)
 	}
 	bulk := make([]dlog.Record, 30)
@@ -79,6 +82,9 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	res, err := c.WriteBulk(ctx, "orders", bulk)
 	if err != nil {
 		t.Fatalf("bulk: %v", err)
+	}
+	if res[len(res)-1].Owner != p.AdvertiseAddr() {
+		t.Fatalf("bulk: owner %q", res[len(res)-1].Owner)
 	}
 	acked = append(acked, res...)
 	for i := 1; i < len(acked); i++ {
