@@ -110,6 +110,11 @@ func (c *Client) writeBatched(ctx context.Context, log string, rec *dlogpb.Recor
 		return it.res, it.err
 	case <-ctx.Done():
 	}
+	select {
+	case <-it.done: // the outcome arrived with the end of ctx
+		return it.res, it.err
+	default:
+	}
 	b.mu.Lock()
 	if !it.sent {
 		// Still queued: nothing was sent.
