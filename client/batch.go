@@ -73,7 +73,7 @@ func (c *Client) batcherFor(log, key string) *batcher {
 	return b
 }
 
-// forgetIdle drops b from the client's map once it has nothing queued or
+// forgetIdleLocked drops b from the client's map once it has nothing queued or
 // in flight (b.mu held), so the map holds only logs being written.
 func (b *batcher) forgetIdleLocked() {
 	if b.inflight > 0 || len(b.queue) > 0 {
