@@ -280,7 +280,9 @@ func (s *Sandbox) startBookie(ctx context.Context, i int, st *State) error {
 	bcfg.Dir = filepath.Join(s.cfg.Dir, id)
 	bcfg.ListenAddr = listen
 	bcfg.Metadata = s.store
-	bcfg.Logger = s.log.With("component", id)
+	// The bookie names itself (bookie=ID) and its parts (component=journal,
+	// ...): a component attribute here would repeat the key in each line.
+	bcfg.Logger = s.log
 	bcfg.Registerer = prometheus.WrapRegistererWith(prometheus.Labels{"bookie": id}, s.reg)
 	// A sandbox shares one machine between its bookies: smaller caches and
 	// preallocations than a dedicated storage node, same durability.
