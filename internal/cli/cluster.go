@@ -252,6 +252,9 @@ record count, compression) instead.`,
 					if ferr := p.flush(); ferr != nil {
 						return ferr
 					}
+					if errorsIsNotFound(err) {
+						return fmt.Errorf("ledger %d not found (deleted, or never created; `dlog segments LOG` lists a log's ledgers): %w", id, err)
+					}
 					return explain(err, f, "")
 				}
 				set, derr := recordset.Decode(ent.Payload, 0)

@@ -264,6 +264,12 @@ func TestReadPositions(t *testing.T) {
 		t.Fatalf("read --from-end --follow --limit 1: %s", r)
 	}
 
+	for _, args := range [][]string{{"ledger", "info", "999999"}, {"ledger", "read", "999999"}} {
+		r := runDlog(t, "", append(args, srv...)...)
+		if r.code != ExitError || !strings.Contains(r.stderr, "ledger 999999 not found (deleted, or never created") {
+			t.Errorf("dlog %s of a missing ledger: %s", strings.Join(args, " "), r)
+		}
+	}
 	for _, args := range [][]string{{"read", "missing"}, {"write", "missing"}, {"segments", "missing"}} {
 		r := runDlog(t, "x\n", append(args, srv...)...)
 		if r.code != ExitError || !strings.Contains(r.stderr, "dlog log create missing") {
