@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"google.golang.org/grpc"
 
+	"github.com/dlog-io/dlog/internal/bugs"
 	"github.com/dlog-io/dlog/internal/journal"
 	"github.com/dlog-io/dlog/internal/ledgerstore"
 	"github.com/dlog-io/dlog/internal/metadata"
@@ -123,7 +124,9 @@ func Open(ctx context.Context, cfg Config) (*Bookie, error) {
 		return nil, err
 	}
 	if cfg.FS == nil {
-		cfg.FS = vfs.Default
+		// A no-op unless built with -tags dlogbugs and DLOG_FAILPOINTS
+		// asks for a fault (the verify fsync-eio scenario).
+		cfg.FS = bugs.WrapFS(vfs.Default)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
