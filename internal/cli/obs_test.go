@@ -49,6 +49,7 @@ var (
 		"dlog_bookie_read_seconds",       // read latency on the bookie
 		"dlog_journal_fdatasync_seconds", // fsync latency
 		"dlog_journal_group_records",     // group commit size
+		"dlog_journal_queue_bytes",       // journal queue
 		"dlog_bookie_requests_in_flight", // requests queued in the bookie
 		"dlog_ledgerstore_write_cache_bytes",
 		"dlog_ledgerstore_reads_write_cache_total", // bookie cache hits ...

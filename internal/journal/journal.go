@@ -174,11 +174,6 @@ func Open(cfg Config) (*Journal, error) {
 		}
 		free = free[1:]
 	}
-	met, err := newMetrics(cfg.Registerer)
-	if err != nil {
-		_ = lock.Close()
-		return nil, err
-	}
 	j := &Journal{
 		cfg:   cfg,
 		fs:    fs,
@@ -186,10 +181,15 @@ func Open(cfg Config) (*Journal, error) {
 		lock:  lock,
 		stopc: make(chan struct{}),
 		wakec: make(chan struct{}, 1),
-		met:   met,
 
 		groupFullBytes: max(1, min(cfg.MaxGroupBytes, cfg.MaxQueueBytes/2)),
 	}
+	met, err := newMetrics(cfg.Registerer, j.queueDepth)
+	if err != nil {
+		_ = lock.Close()
+		return nil, err
+	}
+	j.met = met
 	j.mu.cur = &batch{}
 	j.files.free = free
 	j.freeCount.Store(int64(len(free)))
@@ -381,4 +381,15 @@ func (j *Journal) Close() error {
 		}
 	})
 	return err
+}
+
+// queueDepth returns the records and framed bytes queued for the next
+// group commit.
+func (j *Journal) queueDepth() (records, bytes int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.cur == nil {
+		return 0, 0
+	}
+	return len(j.mu.cur.recs), j.mu.queuedBytes
 }

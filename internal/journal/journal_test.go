@@ -376,6 +376,8 @@ func TestMetrics(t *testing.T) {
 		"dlog_journal_fdatasync_seconds": 2,
 		"dlog_journal_group_records":     2,
 		"dlog_journal_failed":            0,
+		"dlog_journal_queue_bytes":       0,
+		"dlog_journal_queue_records":     0,
 	}, byName)
 	_, err = Open(cfg)
 	must.Error(t, err, "the directory is locked")

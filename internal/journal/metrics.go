@@ -16,10 +16,22 @@ type metrics struct {
 	records      prometheus.Counter
 	bytes        prometheus.Counter
 	failed       prometheus.Gauge
+	queueBytes   prometheus.GaugeFunc
+	queueRecords prometheus.GaugeFunc
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// queue reports the records and framed bytes waiting for the next group
+// commit, read at scrape time.
+func newMetrics(reg prometheus.Registerer, queue func() (records, bytes int)) (*metrics, error) {
 	m := &metrics{
+		queueBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "dlog_journal_queue_bytes",
+			Help: "Framed record bytes queued for the next group commit (bounded by MaxQueueBytes).",
+		}, func() float64 { _, b := queue(); return float64(b) }),
+		queueRecords: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "dlog_journal_queue_records",
+			Help: "Records queued for the next group commit.",
+		}, func() float64 { n, _ := queue(); return float64(n) }),
 		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "dlog_journal_fdatasync_seconds",
 			Help:    "Duration of journal fdatasync calls.",
@@ -61,7 +73,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.syncSeconds, m.groupRecords, m.records, m.bytes, m.failed}
+	return []prometheus.Collector{m.syncSeconds, m.groupRecords, m.records, m.bytes, m.failed, m.queueBytes, m.queueRecords}
 }
 
 func (m *metrics) unregister() {
