@@ -132,6 +132,10 @@
 // operator removes Dir/LIMBO while it is stopped, once every ledger that
 // had it in an ensemble when the marker was written is closed or deleted
 // (Limbo reports the reason; the gauge dlog_bookie_limbo is 1 meanwhile).
+// `dlog admin limbo --dir Dir` shows the marker and the ledgers not closed
+// that have the bookie in an ensemble; `--clear` removes the marker
+// (ClearLimboMarker: under the journal's lock, so never while the bookie
+// runs) and refuses while such ledgers exist unless --force.
 //
 // # Identity (cookies)
 //

@@ -113,3 +113,54 @@ func TestLimboAfterSuspectCut(t *testing.T) {
 	check(b3)
 	readEntry(t, c, b3.ListenAddr(), 1, 5, payloadOf(1, 5))
 }
+
+// TestLimboMarkerHelpers: the operator helpers read the marker and the
+// bookie's identity from its directory, refuse to clear the marker while
+// the bookie runs (it holds its journal's lock), and clear it once the
+// bookie is stopped; the bookie then starts out of limbo.
+func TestLimboMarkerHelpers(t *testing.T) {
+	fs := vfs.NewMem()
+	cfg := memConfig(t, fs)
+	b := start(t, cfg)
+	if _, found, err := ReadLimboMarker(fs, cfg.Dir); err != nil || found {
+		t.Fatalf("fresh bookie: marker found %v, %v", found, err)
+	}
+	id, jdir, found, err := ReadBookieIdentity(fs, cfg.Dir)
+	noErr(t, err, "identity")
+	if !found || id != b.ID() || jdir != cfg.journalDir(fs) {
+		t.Fatalf("identity: %q %q %v; want %q %q", id, jdir, found, b.ID(), cfg.journalDir(fs))
+	}
+	marker := `{"version":1,"since":"2026-01-02T03:04:05Z","reason":"bad checksum","cut":"00000001.journal:4096"}`
+	noErr(t, writeDurable(fs, cfg.Dir, limboFileName, []byte(marker)), "write marker")
+	m, found, err := ReadLimboMarker(fs, cfg.Dir)
+	noErr(t, err, "read marker")
+	want := LimboMarker{Since: "2026-01-02T03:04:05Z", Reason: "bad checksum", Cut: "00000001.journal:4096"}
+	if !found || m != want {
+		t.Fatalf("marker: %+v %v; want %+v", m, found, want)
+	}
+	if err := ClearLimboMarker(fs, cfg.Dir, ""); err == nil {
+		t.Fatal("cleared the marker of a running bookie")
+	}
+	if _, found, _ := ReadLimboMarker(fs, cfg.Dir); !found {
+		t.Fatal("refused clear removed the marker")
+	}
+	noErr(t, b.Close(), "close")
+
+	// An unreadable marker still counts, and clears like any other.
+	noErr(t, writeDurable(fs, cfg.Dir, limboFileName, []byte("{garbage")), "write bad marker")
+	if m, found, err := ReadLimboMarker(fs, cfg.Dir); err != nil || !found || !m.Unreadable {
+		t.Fatalf("unreadable marker: %+v %v %v", m, found, err)
+	}
+	noErr(t, ClearLimboMarker(fs, cfg.Dir, ""), "clear stopped bookie")
+	if _, found, err := ReadLimboMarker(fs, cfg.Dir); err != nil || found {
+		t.Fatalf("after clear: found %v, %v", found, err)
+	}
+	noErr(t, ClearLimboMarker(fs, cfg.Dir, cfg.journalDir(fs)), "clear again")
+	if err := ClearLimboMarker(fs, cfg.Dir, "/nowhere"); err == nil {
+		t.Fatal("cleared with a journal directory that does not exist")
+	}
+	b = start(t, cfg)
+	if b.Limbo() != "" {
+		t.Fatalf("restarted bookie in limbo: %s", b.Limbo())
+	}
+}

@@ -37,7 +37,7 @@ they use the sandbox recorded in the default sandbox directory, if any.
 Commands that change anything ask for confirmation on a terminal; --yes
 confirms in scripts.`,
 	}
-	c.AddCommand(newInspectCmd(e), newRecoverLedgerCmd(e), newFindLedgerCmd(e), newAuditLedgersCmd(e))
+	c.AddCommand(newInspectCmd(e), newRecoverLedgerCmd(e), newFindLedgerCmd(e), newAuditLedgersCmd(e), newAdminLimboCmd(e))
 	return c
 }
 
