@@ -30,6 +30,8 @@ directly, not through a proxy: they keep working when no proxy runs.
   find-ledger      say which log a ledger belongs to
   audit-ledgers    find ledgers no segment references (in metadata or on
                    bookies), and delete them
+  limbo            show whether a stopped bookie is in limbo (after a
+                   suspect journal cut) and clear it once that is safe
 
 They find the metadata service with --metadata (or DLOG_METADATA): etcd
 client URLs such as http://10.0.0.1:2379,http://10.0.0.2:2379. Without it
