@@ -40,36 +40,35 @@ var _ = register(&Scenario{
 				"with -tags dlogbugs and call bugs.WrapFS where the bookie sets up its file system",
 				ErrFaultNotInjected, b.Proc.Name(), bugs.JournalFsyncEIO, bugs.FailpointArmedMarker)
 		}
-		fired := 0
+		fired, idle := 0, time.Duration(0)
 		for ctx.Err() == nil {
-			name := "journal fsync EIO on " + b.Proc.Name()
-			r.Start(name)
-			ok := waitUntilEvery(ctx, 45*time.Second, 250*time.Millisecond, func() bool {
+			ok := waitUntilEvery(ctx, 15*time.Second, 250*time.Millisecond, func() bool {
 				return mw.count(bugs.FailpointFiredMarker) > fired
 			})
 			if !ok {
 				if ctx.Err() != nil {
 					break
 				}
-				return fmt.Errorf("%w: failpoint %s armed in %s but did not fire within 45 s", ErrFaultNotInjected,
-					bugs.JournalFsyncEIO, b.Proc.Name())
+				if idle += 15 * time.Second; fired == 0 && idle >= 45*time.Second {
+					return fmt.Errorf("%w: failpoint %s armed in %s but did not fire within %v", ErrFaultNotInjected,
+						bugs.JournalFsyncEIO, b.Proc.Name(), idle)
+				}
+				// The faulty bookie gets no adds: after its last failure the
+				// ensembles moved away from it. Kill another bookie, so that
+				// the ensemble changes that follow need it again.
+				if err := r.killAndRestartBookie(ctx, b); err != nil {
+					return err
+				}
+				continue
 			}
-			fired++
+			fired, idle = fired+1, 0
+			name := "journal fsync EIO on " + b.Proc.Name()
+			r.Start(name)
 			// The bookie is read-only now; writes go on with the others,
 			// sometimes one of them dies too (Qa−1 of a write set left).
 			if r.Rng.IntN(2) == 0 {
-				if o := r.pickBookie(ctx, b); o != nil {
-					kill := "kill " + o.Proc.Name()
-					r.Start(kill)
-					_ = o.Proc.Kill()
-					r.Wait(ctx, r.Jitter(2*time.Second, 4*time.Second))
-					hctx, cancel := healCtx(ctx)
-					err := r.RestartBookie(hctx, o)
-					cancel()
-					if err != nil {
-						return err
-					}
-					r.Stop(kill)
+				if err := r.killAndRestartBookie(ctx, b); err != nil {
+					return err
 				}
 			} else {
 				r.Wait(ctx, r.Jitter(2*time.Second, 5*time.Second))
@@ -91,6 +90,27 @@ var _ = register(&Scenario{
 		return nil
 	},
 })
+
+// killAndRestartBookie kills a running bookie other than except (one in a
+// current ensemble if possible) and restarts it 2-4 s later.
+func (r *Run) killAndRestartBookie(ctx context.Context, except *Bookie) error {
+	o := r.pickBookie(ctx, except)
+	if o == nil {
+		return nil
+	}
+	kill := "kill " + o.Proc.Name()
+	r.Start(kill)
+	_ = o.Proc.Kill()
+	r.Wait(ctx, r.Jitter(2*time.Second, 4*time.Second))
+	hctx, cancel := healCtx(ctx)
+	err := r.RestartBookie(hctx, o)
+	cancel()
+	if err != nil {
+		return err
+	}
+	r.Stop(kill)
+	return nil
+}
 
 // waitUntilEvery is waitUntil polling every step.
 func waitUntilEvery(ctx context.Context, d, step time.Duration, cond func() bool) bool {
