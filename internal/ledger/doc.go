@@ -226,4 +226,6 @@
 // Built with the dlogbugs tag, bugs.RecoveryReadsDoNotFence,
 // bugs.AckBeforeEnsembleCAS and bugs.ReaderPastLAC re-introduce the bugs
 // this design avoids, for the fault-proof harness (see bugs_test.go).
+// bugs.ReaderPastLAC makes a Reader take the last entry the last fragment's
+// bookies hold (acknowledged or not) for the LAC, and serve past its LAC.
 package ledger

@@ -215,7 +215,48 @@ func (r *Reader) readLAC(ctx context.Context, md metadata.LedgerMetadata) (int64
 			}
 		}
 	}
+	if bugs.On(bugs.ReaderPastLAC) {
+		lac = max(lac, r.lastAdded(ctx, md))
+	}
 	return lac, nil
+}
+
+// lastAdded is the seeded bug bugs.ReaderPastLAC: it asks the last
+// fragment's bookies for the last entry they hold (a plain, fence-less read
+// of entry -1) and returns the highest, acknowledged or not, which the
+// buggy reader then takes for the LAC. Recovery may truncate such an entry
+// when the writer dies before it is acknowledged.
+func (r *Reader) lastAdded(ctx context.Context, md metadata.LedgerMetadata) int64 {
+	frag := md.Fragments[len(md.Fragments)-1]
+	cctx, cancel := context.WithTimeout(ctx, r.c.cfg.ReadTimeout)
+	defer cancel()
+	answers := make(chan int64, len(frag.Bookies)) // one slot per request: callbacks never block
+	asked := 0
+	for _, b := range frag.Bookies {
+		addr, ok := r.c.Address(b)
+		if !ok {
+			continue
+		}
+		asked++
+		req := &bookiepb.Request{Body: &bookiepb.Request_Read{Read: &bookiepb.ReadRequest{LedgerId: r.id, EntryId: -1}}}
+		r.c.bk.Go(cctx, addr, req, func(resp *bookiepb.Response, err error) {
+			last := int64(-1)
+			if e := resp.GetRead().GetEntry(); err == nil && e != nil && e.LedgerId == r.id {
+				last = e.EntryId
+			}
+			answers <- last
+		})
+	}
+	last := frag.FirstEntryID - 1
+	for range asked {
+		select {
+		case l := <-answers:
+			last = max(last, l)
+		case <-cctx.Done():
+			return last
+		}
+	}
+	return last
 }
 
 // WaitLAC returns the reader's LAC as soon as it is greater than previous:
@@ -235,6 +276,11 @@ func (r *Reader) WaitLAC(ctx context.Context, previous int64) (int64, error) {
 		return lac, nil
 	case sealed:
 		return lac, fmt.Errorf("ledger %d: %w at entry %d", r.id, ErrEndOfLedger, lac)
+	}
+	if bugs.On(bugs.ReaderPastLAC) {
+		if l := r.advance(r.lastAdded(ctx, md)); l > previous {
+			return l, nil
+		}
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
