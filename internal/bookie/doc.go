@@ -194,6 +194,16 @@
 //	deadline passed before the outcome was known  TIMEOUT    (unknown)
 //	in-flight, long-poll or journal queue full    OVERLOADED
 //	Close in progress                             SHUTTING_DOWN
+//	Request.expected_bookie_id set and not this   WRONG_BOOKIE (nothing done;
+//	  bookie's id (any request)                   the sender treats it as a
+//	                                              failure of the bookie it
+//	                                              meant: never an ack, a
+//	                                              fence or a negative)
+//
+// expected_bookie_id is checked after validation and before anything else,
+// so a request meant for another bookie (a new identity started at an old
+// ensemble member's address) changes nothing here. Empty means no check:
+// older clients still work, unprotected.
 //
 // With bugs.IOErrorAsNoEntry (fault harness only) reads answer NO_ENTRY for
 // IO_ERROR and CORRUPT.

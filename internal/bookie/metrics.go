@@ -30,7 +30,7 @@ type metrics struct {
 }
 
 // statusCount bounds the statuses counted through the cache.
-const statusCount = int(bookiepb.Status_STATUS_SHUTTING_DOWN) + 1
+const statusCount = int(bookiepb.Status_STATUS_WRONG_BOOKIE) + 1
 
 type counter struct{ prometheus.Counter }
 

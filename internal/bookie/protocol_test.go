@@ -456,3 +456,58 @@ func TestExtremeIDs(t *testing.T) {
 	}
 	wantErr(t, c.Add(ctx, addr, addReq(math.MinInt64, 0, -1)), bookieclient.ErrBadRequest, "add to ledger MinInt64")
 }
+
+// TestExpectedBookieID: a request naming another bookie is refused with
+// WRONG_BOOKIE and changes nothing; naming this bookie, or none, works.
+func TestExpectedBookieID(t *testing.T) {
+	b := start(t, testConfig(t, t.TempDir()))
+	c := newClient(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	addr := b.ListenAddr()
+	addTo := func(id string, add *bookiepb.AddRequest) error {
+		ch := make(chan error, 1)
+		c.AddAsyncTo(ctx, addr, id, add, func(err error) { ch <- err })
+		return <-ch
+	}
+	writeLAC := func(id string, l, lac int64) error {
+		_, err := c.Do(ctx, addr, &bookiepb.Request{ExpectedBookieId: id,
+			Body: &bookiepb.Request_WriteLac{WriteLac: &bookiepb.WriteLACRequest{LedgerId: l, Lac: lac, MasterKey: testKey}}})
+		return err
+	}
+
+	// Wrong id on a ledger the bookie never saw: nothing is created.
+	err := addTo("bookie-2", addReq(3, 0, -1))
+	wantErr(t, err, bookieclient.ErrWrongBookie, "add naming bookie-2")
+	var se *bookieclient.StatusError
+	if !errors.As(err, &se) || se.Status != bookiepb.Status_STATUS_WRONG_BOOKIE {
+		t.Fatalf("add naming bookie-2: %v, want STATUS_WRONG_BOOKIE", err)
+	}
+	if bookieclient.IsExplicitNegative(err) || errors.Is(err, bookieclient.ErrFenced) {
+		t.Fatalf("%v counts as a negative or a fence", err)
+	}
+	_, err = c.Read(ctx, addr, &bookiepb.ReadRequest{LedgerId: 3, EntryId: 0})
+	wantErr(t, err, bookieclient.ErrNoLedger, "read after refused add")
+
+	// Right id, then no id: stored.
+	noErr(t, addTo("bookie-1", addReq(3, 0, -1)), "add naming bookie-1")
+	noErr(t, addTo("", addReq(3, 1, 0)), "add naming nobody")
+	readEntry(t, c, addr, 3, 0, payloadOf(3, 0))
+	readEntry(t, c, addr, 3, 1, payloadOf(3, 1))
+
+	// Wrong id on a known ledger: the entry is not stored, the LAC not moved.
+	wantErr(t, addTo("bookie-2", addReq(3, 2, 1)), bookieclient.ErrWrongBookie, "add 3:2 naming bookie-2")
+	_, err = c.Read(ctx, addr, &bookiepb.ReadRequest{LedgerId: 3, EntryId: 2})
+	wantErr(t, err, bookieclient.ErrNoEntry, "read 3:2 after refused add")
+	wantErr(t, writeLAC("bookie-2", 3, 1), bookieclient.ErrWrongBookie, "write-lac naming bookie-2")
+	lac, err := c.ReadLAC(ctx, addr, &bookiepb.ReadLACRequest{LedgerId: 3})
+	noErr(t, err, "read lac")
+	if lac.Lac != 0 {
+		t.Fatalf("lac %d after refused write-lac, want 0", lac.Lac)
+	}
+	noErr(t, writeLAC("bookie-1", 3, 1), "write-lac naming bookie-1")
+	lac, err = c.ReadLAC(ctx, addr, &bookiepb.ReadLACRequest{LedgerId: 3})
+	noErr(t, err, "read lac")
+	if lac.Lac != 1 {
+		t.Fatalf("lac %d after write-lac, want 1", lac.Lac)
+	}
+}

@@ -275,6 +275,13 @@ func (st *stream) dispatch(req *bookiepb.Request, arrival time.Time) {
 		st.answer(opOf(req), arrival, response(req.Txn, rej.status, rej.msg))
 		return
 	}
+	if want := req.ExpectedBookieId; want != "" && want != b.cfg.ID {
+		// Meant for another bookie (a new identity at an old member's
+		// address): do nothing, so that the sender replaces that member.
+		st.answer(opOf(req), arrival, response(req.Txn, bookiepb.Status_STATUS_WRONG_BOOKIE,
+			fmt.Sprintf("this is bookie %s, not %s", b.cfg.ID, want)))
+		return
+	}
 	switch body := req.Body.(type) {
 	case *bookiepb.Request_Add:
 		b.add(st, req.Txn, body.Add, arrival, deadline)

@@ -199,7 +199,15 @@ func (c *Client) Add(ctx context.Context, addr string, add *bookiepb.AddRequest)
 
 // AddAsync is Add with a callback (see Go for the callback's rules).
 func (c *Client) AddAsync(ctx context.Context, addr string, add *bookiepb.AddRequest, done func(error)) {
-	c.Go(ctx, addr, &bookiepb.Request{Body: &bookiepb.Request_Add{Add: add}}, func(_ *bookiepb.Response, err error) { done(err) })
+	c.AddAsyncTo(ctx, addr, "", add, done)
+}
+
+// AddAsyncTo is AddAsync to the bookie with id bookieID at addr: any other
+// bookie answering there refuses the add (ErrWrongBookie) and stores
+// nothing. An empty bookieID checks nothing.
+func (c *Client) AddAsyncTo(ctx context.Context, addr, bookieID string, add *bookiepb.AddRequest, done func(error)) {
+	c.Go(ctx, addr, &bookiepb.Request{ExpectedBookieId: bookieID, Body: &bookiepb.Request_Add{Add: add}},
+		func(_ *bookiepb.Response, err error) { done(err) })
 }
 
 // Read reads one entry (entry id -1: the bookie's last entry), optionally

@@ -35,6 +35,11 @@
 // ErrNoEntry and ErrNoLedger say "not there"; I/O errors, checksum errors,
 // timeouts and broken connections are unknown.
 //
+// A request may name the bookie it is meant for (Request.expected_bookie_id;
+// AddAsyncTo for adds): a bookie with another id at that address refuses it
+// with ErrWrongBookie and does nothing, so that a writer replaces the
+// member it meant instead of counting a stranger's ack.
+//
 // Entries read back are verified (bookiepb.Entry.Verify) before they are
 // returned; a bad one is ErrBadResponse.
 //

@@ -26,6 +26,11 @@ var (
 	ErrTimeout      = errors.New("bookieclient: timed out")
 	ErrOverloaded   = errors.New("bookieclient: bookie overloaded")
 	ErrShuttingDown = errors.New("bookieclient: bookie shutting down")
+	// ErrWrongBookie: the request named the bookie it was meant for
+	// (Request.expected_bookie_id) and another bookie answered at that
+	// address (STATUS_WRONG_BOOKIE): nothing was done. A failure of the
+	// bookie meant, to be replaced; never an ack, a fence or a negative.
+	ErrWrongBookie = errors.New("bookieclient: another bookie answered at the address")
 	// ErrUnavailable: the bookie could not be reached or the connection
 	// broke while the request was pending (outcome unknown).
 	ErrUnavailable = errors.New("bookieclient: bookie unavailable")
@@ -66,6 +71,7 @@ var statusErrors = map[bookiepb.Status]error{
 	bookiepb.Status_STATUS_TIMEOUT:       ErrTimeout,
 	bookiepb.Status_STATUS_OVERLOADED:    ErrOverloaded,
 	bookiepb.Status_STATUS_SHUTTING_DOWN: ErrShuttingDown,
+	bookiepb.Status_STATUS_WRONG_BOOKIE:  ErrWrongBookie,
 }
 
 // statusErr converts a response status to nil or a *StatusError.

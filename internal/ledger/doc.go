@@ -109,22 +109,22 @@
 //     re-reads and returns the winner's CLOSED metadata. A CLOSED ledger
 //     never changes.
 //
-// Identity: the bookie protocol names no bookie in its requests, so an
-// address is trusted as the registry describes it. Recovery, whose
-// negatives decide where a ledger ends, confirms each member's id as
-// described in step 2. A writer does not: a bookie that dies with adds in
-// flight fails them and is replaced, but one that dies while its writer is
-// idle is only noticed at the next add, which the bookie client sends on a
-// new connection to the same address. A bookie restarted on its own disk
-// is the same bookie (its fsynced entries survive), and a wiped one cannot
-// restart under its old id (its cookie check fails), so the only way to be
-// misled is an operator starting a new identity at the old address within
-// that window: its acks would count for the old member, whose address the
-// client stops resolving once the old registration is gone and the new
-// identity holds the address, leaving such entries with fewer readable
-// copies than Qa (never a split brain:
-// recovery rejects the new identity's answers). Closing the window needs a
-// per-connection identity check in the bookie client.
+// Identity: an address is trusted only as far as the bookie answering
+// there says it is the bookie meant. Recovery, whose negatives decide
+// where a ledger ends, confirms each member's id as described in step 2.
+// A writer names the member it means in every add, recovery add and
+// explicit LAC (Request.expected_bookie_id, the id in the fragment): a
+// bookie with another id refuses with STATUS_WRONG_BOOKIE and stores
+// nothing, and the writer treats that as a failure of the member (never an
+// ack, a fence or a negative) and replaces it by an ensemble change. So a
+// new identity started at a member's address (after a lost disk, say)
+// while the writer is idle, or behind a stale registry entry, can never
+// acknowledge an entry in the old member's place: every acknowledged entry
+// has Qa copies on the bookies its fragment names (staged by
+// TestWriterRejectsNewIdentityAtAddress). A bookie restarted on its own
+// disk is the same bookie (its fsynced entries survive) and answers as
+// before; a wiped one cannot restart under its old id (its cookie check
+// fails).
 //
 // Length: every entry carries the ledger's cumulative length (see Entry
 // format), so recovery closes the ledger with the length the last entry

@@ -310,7 +310,7 @@ func (w *Writer) flushLAC() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), w.c.cfg.AddTimeout)
-		req := &bookiepb.Request{Body: &bookiepb.Request_WriteLac{WriteLac: &bookiepb.WriteLACRequest{LedgerId: w.id, Lac: lac, MasterKey: w.masterKey}}}
+		req := &bookiepb.Request{ExpectedBookieId: b, Body: &bookiepb.Request_WriteLac{WriteLac: &bookiepb.WriteLACRequest{LedgerId: w.id, Lac: lac, MasterKey: w.masterKey}}}
 		w.c.bk.Go(ctx, addr, req, func(_ *bookiepb.Response, err error) {
 			cancel()
 			switch {

@@ -1,13 +1,16 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dlog-io/dlog/internal/cluster"
 	"github.com/dlog-io/dlog/internal/metadata"
+	"github.com/dlog-io/dlog/internal/pb/bookiepb"
 )
 
 // TestEnsembleChangeOnKilledBookie kills an ensemble member while a writer
@@ -168,4 +171,116 @@ func maxKey(m map[int64][]byte) int64 {
 		top = max(top, k)
 	}
 	return top
+}
+
+// TestWriterRejectsNewIdentityAtAddress: an ensemble member dies while its
+// writer is idle and an operator starts a new bookie identity at its
+// address. The writer's next adds name the member they are meant for, so
+// the new identity refuses them (WRONG_BOOKIE) instead of acknowledging
+// them as the old member: the writer replaces the member by an ensemble
+// change, and every acknowledged entry has Qa copies on real members of
+// its fragment. Another member drops the new adds, so an ack from the new
+// identity would have been needed for Qa: without the check, those entries
+// would be acknowledged with a single real copy.
+func TestWriterRejectsNewIdentityAtAddress(t *testing.T) {
+	tests := []struct {
+		name         string
+		staleAddress bool
+	}{
+		{"registry-shows-new-identity", false},
+		{"stale-address", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := startCluster(t, 4)
+			ctx := deadline(t, 60*time.Second)
+			opts := DefaultCreateOptions() // E = Qw = 3: the write set is the fragment
+			var xAddr, oldID string
+			cl := newClient(t, c, func(cfg *Config) {
+				cfg.ExplicitLACDelay = 0
+				cfg.AddTimeout = time.Minute // Z's dropped adds never fail it
+				if tt.staleAddress {
+					cfg.ResolveAddress = func(id, registered string) string {
+						if id == oldID {
+							return xAddr // as if the registry were stale
+						}
+						return registered
+					}
+				}
+			})
+			w, err := cl.Create(ctx, opts)
+			must(t, err, "create")
+			defer w.Abort()
+			ens := w.Metadata().Fragments[0].Bookies
+			x, z := c.Index(ens[0]), c.Index(ens[2])
+			oldID, xAddr = ens[0], c.Addr(x)
+			acked := make(map[int64][]byte)
+			add := func(e int64) {
+				data := payload("impostor", e, 64)
+				id, err := w.Add(ctx, data)
+				must(t, err, "add %d", e)
+				if id != e {
+					t.Fatalf("add %d got id %d", e, id)
+				}
+				acked[id] = data
+			}
+			for e := range int64(5) {
+				add(e)
+			}
+
+			// X dies while the writer is idle; a new identity takes its
+			// address. Z drops every later add.
+			must(t, c.Kill(x), "kill")
+			must(t, c.Replace(ctx, x), "start a new identity in slot %d", x)
+			if c.ID(x) == oldID || c.Addr(x) != xAddr {
+				t.Fatalf("slot %d: id %s at %s, want a new id at %s", x, c.ID(x), c.Addr(x), xAddr)
+			}
+			var wrong atomic.Int32
+			c.Proxy(x).OnResponse(func(r *bookiepb.Response) cluster.Verdict {
+				if r.Status == bookiepb.Status_STATUS_WRONG_BOOKIE {
+					wrong.Add(1)
+				}
+				return cluster.Pass
+			})
+			c.Proxy(z).OnRequest(func(r *bookiepb.Request) cluster.Verdict {
+				if a := r.GetAdd(); a != nil && a.Entry.GetEntryId() >= 5 {
+					return cluster.Drop
+				}
+				return cluster.Pass
+			})
+			for e := int64(5); e < 10; e++ {
+				add(e)
+			}
+			if tt.staleAddress && wrong.Load() == 0 {
+				t.Fatal("the new identity never refused an add meant for the old one")
+			}
+
+			md := w.Metadata()
+			if len(md.Fragments) < 2 {
+				t.Fatalf("no ensemble change: fragments %+v", md.Fragments)
+			}
+			for e := int64(5); e < 10; e++ {
+				if f := md.Fragments[fragmentFor(md, e)]; slices.Contains(f.Bookies, oldID) {
+					t.Fatalf("entry %d acknowledged in fragment %+v, which still names the replaced %s", e, f, oldID)
+				}
+			}
+			// Every acknowledged entry is on Qa real members of its
+			// fragment (ids that still exist, read at their own address).
+			for e, want := range acked {
+				real := 0
+				for _, b := range md.Fragments[fragmentFor(md, e)].Bookies {
+					i := c.Index(b)
+					if i < 0 || !c.Running(i) {
+						continue
+					}
+					if got, err := readDirect(t, cl, c.Addr(i), w.ID(), e); err == nil && bytes.Equal(got, want) {
+						real++
+					}
+				}
+				if real < opts.AckQuorum {
+					t.Fatalf("entry %d: %d real copies, want at least Qa = %d (fragments %+v)", e, real, opts.AckQuorum, md.Fragments)
+				}
+			}
+		})
+	}
 }

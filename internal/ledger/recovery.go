@@ -517,7 +517,7 @@ func (r *recovery) sendAdds(t *tail, data *bookiepb.Entry, sends []quorum.Send) 
 			continue
 		}
 		cctx, ccancel := context.WithTimeout(t.ctx, r.c.cfg.RecoveryReadTimeout)
-		r.c.bk.AddAsync(cctx, addr, add, func(err error) {
+		r.c.bk.AddAsyncTo(cctx, addr, s.Bookie, add, func(err error) {
 			ccancel()
 			t.box.push(recoveryEvent{entry: s.EntryID, bookie: s.Bookie, send: s, err: err})
 		})

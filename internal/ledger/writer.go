@@ -253,7 +253,10 @@ func (w *Writer) send(add *bookiepb.AddRequest, s quorum.Send) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.c.cfg.AddTimeout)
-	w.c.bk.AddAsync(ctx, addr, add, func(err error) {
+	// The add names its bookie: another identity started at that address
+	// refuses it (ErrWrongBookie, a failure of s.Bookie) rather than
+	// acknowledge it as s.Bookie.
+	w.c.bk.AddAsyncTo(ctx, addr, s.Bookie, add, func(err error) {
 		cancel()
 		w.onAddResult(s, err)
 	})

@@ -79,6 +79,11 @@ const (
 	Status_STATUS_OVERLOADED Status = 12
 	// The bookie is shutting down.
 	Status_STATUS_SHUTTING_DOWN Status = 13
+	// The request named another bookie (Request.expected_bookie_id): this
+	// one is not the bookie the sender meant, whatever its address says.
+	// Nothing was done. To the sender it is a failure of the bookie it
+	// meant: never an ack, never a fence, never an explicit negative.
+	Status_STATUS_WRONG_BOOKIE Status = 14
 )
 
 // Enum value maps for Status.
@@ -98,6 +103,7 @@ var (
 		11: "STATUS_TIMEOUT",
 		12: "STATUS_OVERLOADED",
 		13: "STATUS_SHUTTING_DOWN",
+		14: "STATUS_WRONG_BOOKIE",
 	}
 	Status_value = map[string]int32{
 		"STATUS_UNSPECIFIED":   0,
@@ -114,6 +120,7 @@ var (
 		"STATUS_TIMEOUT":       11,
 		"STATUS_OVERLOADED":    12,
 		"STATUS_SHUTTING_DOWN": 13,
+		"STATUS_WRONG_BOOKIE":  14,
 	}
 )
 
@@ -291,6 +298,11 @@ type Request struct {
 	Txn uint64 `protobuf:"varint,1,opt,name=txn,proto3" json:"txn,omitempty"`
 	// Deadline in milliseconds from the request's arrival; 0 = bookie default.
 	TimeoutMs uint32 `protobuf:"varint,2,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// The id of the bookie the sender means to talk to (as named in ledger
+	// metadata and the registry). When set, a bookie with another id refuses
+	// the request with STATUS_WRONG_BOOKIE and does nothing; empty = no check
+	// (older clients).
+	ExpectedBookieId string `protobuf:"bytes,3,opt,name=expected_bookie_id,json=expectedBookieId,proto3" json:"expected_bookie_id,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Request_Add
@@ -346,6 +358,13 @@ func (x *Request) GetTimeoutMs() uint32 {
 		return x.TimeoutMs
 	}
 	return 0
+}
+
+func (x *Request) GetExpectedBookieId() string {
+	if x != nil {
+		return x.ExpectedBookieId
+	}
+	return ""
 }
 
 func (x *Request) GetBody() isRequest_Body {
@@ -1397,11 +1416,12 @@ const file_dlog_bookie_v1_bookie_proto_rawDesc = "" +
 	"\bRequests\x123\n" +
 	"\brequests\x18\x01 \x03(\v2\x17.dlog.bookie.v1.RequestR\brequests\"C\n" +
 	"\tResponses\x126\n" +
-	"\tresponses\x18\x01 \x03(\v2\x18.dlog.bookie.v1.ResponseR\tresponses\"\x8e\x03\n" +
+	"\tresponses\x18\x01 \x03(\v2\x18.dlog.bookie.v1.ResponseR\tresponses\"\xbc\x03\n" +
 	"\aRequest\x12\x10\n" +
 	"\x03txn\x18\x01 \x01(\x04R\x03txn\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x02 \x01(\rR\ttimeoutMs\x12.\n" +
+	"timeout_ms\x18\x02 \x01(\rR\ttimeoutMs\x12,\n" +
+	"\x12expected_bookie_id\x18\x03 \x01(\tR\x10expectedBookieId\x12.\n" +
 	"\x03add\x18\n" +
 	" \x01(\v2\x1a.dlog.bookie.v1.AddRequestH\x00R\x03add\x121\n" +
 	"\x04read\x18\v \x01(\v2\x1b.dlog.bookie.v1.ReadRequestH\x00R\x04read\x12;\n" +
@@ -1476,7 +1496,7 @@ const file_dlog_bookie_v1_bookie_proto_rawDesc = "" +
 	"totalBytes\x12\x16\n" +
 	"\x06region\x18\x06 \x01(\tR\x06region\x12\x12\n" +
 	"\x04rack\x18\a \x01(\tR\x04rack\x12(\n" +
-	"\x10read_only_reason\x18\b \x01(\tR\x0ereadOnlyReason*\xb8\x02\n" +
+	"\x10read_only_reason\x18\b \x01(\tR\x0ereadOnlyReason*\xd1\x02\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSTATUS_OK\x10\x01\x12\x14\n" +
@@ -1492,7 +1512,8 @@ const file_dlog_bookie_v1_bookie_proto_rawDesc = "" +
 	"\x12\x12\n" +
 	"\x0eSTATUS_TIMEOUT\x10\v\x12\x15\n" +
 	"\x11STATUS_OVERLOADED\x10\f\x12\x18\n" +
-	"\x14STATUS_SHUTTING_DOWN\x10\r*b\n" +
+	"\x14STATUS_SHUTTING_DOWN\x10\r\x12\x17\n" +
+	"\x13STATUS_WRONG_BOOKIE\x10\x0e*b\n" +
 	"\vBookieState\x12\x1c\n" +
 	"\x18BOOKIE_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15BOOKIE_STATE_WRITABLE\x10\x01\x12\x1a\n" +

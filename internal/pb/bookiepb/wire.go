@@ -18,6 +18,7 @@ import (
 const (
 	tagTxn       byte = 1<<3 | byte(protowire.VarintType) // Request, Response
 	tagTimeoutMs byte = 2<<3 | byte(protowire.VarintType) // Request
+	tagExpected  byte = 3<<3 | byte(protowire.BytesType)  // Request.expected_bookie_id
 	tagStatus    byte = 2<<3 | byte(protowire.VarintType) // Response
 	tagMessage   byte = 3<<3 | byte(protowire.BytesType)  // Response
 	tagAddBody   byte = 10<<3 | byte(protowire.BytesType) // Request.add, Response.add
@@ -43,16 +44,21 @@ func AppendRequest(b []byte, r *Request) ([]byte, error) {
 }
 
 // plainAdd reports whether an add request can be encoded by hand: no
-// unknown fields anywhere.
+// unknown fields anywhere, a valid UTF-8 expected bookie id (else
+// proto.Marshal reports the error).
 func plainAdd(r *Request, add *Request_Add) bool {
 	a := add.Add
 	return a != nil && len(r.unknownFields) == 0 && len(a.unknownFields) == 0 &&
+		utf8.ValidString(r.ExpectedBookieId) &&
 		(a.Entry == nil || len(a.Entry.unknownFields) == 0)
 }
 
 func appendAddRequest(b []byte, r *Request, a *AddRequest) []byte {
 	b = appendVarintField(b, tagTxn, r.Txn)
 	b = appendVarintField(b, tagTimeoutMs, uint64(r.TimeoutMs))
+	if r.ExpectedBookieId != "" {
+		b = protowire.AppendString(append(b, tagExpected), r.ExpectedBookieId)
+	}
 	b = append(b, tagAddBody)
 	b = protowire.AppendVarint(b, uint64(sizeAddRequest(a)))
 	if e := a.Entry; e != nil {
@@ -227,6 +233,7 @@ type addRequestBlock struct {
 func decodeAddRequest(b []byte) *Request {
 	var (
 		txn, timeout uint64
+		expected     []byte
 		addBytes     []byte
 		seen         uint16
 	)
@@ -241,6 +248,8 @@ func decodeAddRequest(b []byte) *Request {
 			txn = v
 		case tagTimeoutMs:
 			timeout = v
+		case tagExpected:
+			expected = data
 		case tagAddBody:
 			addBytes = data
 		default:
@@ -253,11 +262,17 @@ func decodeAddRequest(b []byte) *Request {
 	if seen&(1<<10) == 0 {
 		return nil // not an add
 	}
+	if !utf8.Valid(expected) {
+		return nil // proto.Unmarshal reports it
+	}
 	blk := new(addRequestBlock)
 	if !decodeAddBody(addBytes, &blk.add, &blk.entry) {
 		return nil
 	}
 	blk.req.Txn, blk.req.TimeoutMs = txn, uint32(timeout)
+	if len(expected) > 0 {
+		blk.req.ExpectedBookieId = string(expected)
+	}
 	blk.body.Add = &blk.add
 	blk.req.Body = &blk.body
 	return &blk.req

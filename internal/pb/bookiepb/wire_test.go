@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"testing"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -29,6 +30,10 @@ func sampleRequests() []*Request {
 		{Txn: 6, Body: &Request_Delete{Delete: &DeleteRequest{LedgerId: 9}}},
 		{Txn: 7, Body: &Request_Info{Info: &InfoRequest{}}},
 		{Txn: 8},
+		{Txn: 9, TimeoutMs: 20, ExpectedBookieId: "bookie-1", Body: &Request_Add{Add: &AddRequest{
+			Entry: NewEntry(1, 3, 2, []byte("p")), MasterKey: []byte("key")}}},
+		{Txn: 10, ExpectedBookieId: "b\u00e9", Body: &Request_Add{Add: &AddRequest{Entry: &Entry{}}}},
+		{Txn: 11, ExpectedBookieId: "bookie-2", Body: &Request_WriteLac{WriteLac: &WriteLACRequest{LedgerId: 1, Lac: 3}}},
 	}
 }
 
@@ -155,12 +160,19 @@ func FuzzDecodeResponses(f *testing.F) {
 // FuzzAppendRequest: a hand-encoded add is byte for byte what proto.Marshal
 // gives, and decodes back to itself.
 func FuzzAppendRequest(f *testing.F) {
-	f.Add(uint64(1), uint32(10), int64(1), int64(2), int64(1), []byte("p"), []byte("k"), false, uint32(0))
-	f.Add(uint64(0), uint32(0), int64(-1), int64(0), int64(-1), []byte{}, []byte(nil), true, uint32(7))
-	f.Fuzz(func(t *testing.T, txn uint64, timeout uint32, l, e, lac int64, payload, key []byte, recovery bool, crc uint32) {
-		r := &Request{Txn: txn, TimeoutMs: timeout, Body: &Request_Add{Add: &AddRequest{
+	f.Add(uint64(1), uint32(10), "", int64(1), int64(2), int64(1), []byte("p"), []byte("k"), false, uint32(0))
+	f.Add(uint64(0), uint32(0), "bookie-1", int64(-1), int64(0), int64(-1), []byte{}, []byte(nil), true, uint32(7))
+	f.Add(uint64(2), uint32(0), "\xff", int64(1), int64(0), int64(-1), []byte{}, []byte(nil), false, uint32(0))
+	f.Fuzz(func(t *testing.T, txn uint64, timeout uint32, expected string, l, e, lac int64, payload, key []byte, recovery bool, crc uint32) {
+		r := &Request{Txn: txn, TimeoutMs: timeout, ExpectedBookieId: expected, Body: &Request_Add{Add: &AddRequest{
 			Entry: &Entry{LedgerId: l, EntryId: e, Lac: lac, Payload: payload, Crc32C: crc}, MasterKey: key, Recovery: recovery}}}
 		got, err := AppendRequest(nil, r)
+		if !utf8.ValidString(expected) {
+			if err == nil {
+				t.Fatalf("invalid UTF-8 expected bookie id %q encoded", expected)
+			}
+			return
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
