@@ -55,8 +55,8 @@ type ClusterConfig struct {
 	SegmentRollBytes int64
 	// SessionTTL is the agents' writer-lock lease. Default 2 s.
 	SessionTTL time.Duration
-	// GCInterval is how often agents collect truncated segments (0:
-	// library default).
+	// GCInterval is how often agents or proxies collect truncated
+	// segments (0: their default).
 	GCInterval time.Duration
 	// BookieArgs are extra flags of every bookie; BookieArgsFor adds
 	// flags for bookie i only.
@@ -65,8 +65,8 @@ type ClusterConfig struct {
 	// BookieEnvFor adds environment variables (e.g. DLOG_FAILPOINTS) to
 	// bookie i's process, on every start.
 	BookieEnvFor func(i int) []string
-	// AgentAddTimeout bounds one add of an agent to one bookie (0: library
-	// default, 5 s). Scenarios that delay links raise it so that slowness
+	// AgentAddTimeout bounds one add of an agent or proxy to one bookie
+	// (0: library default, 5 s). Scenarios that delay links raise it so that slowness
 	// is not taken for failure.
 	AgentAddTimeout time.Duration
 	// Bugs are bug switches (DLOG_BUGS) of every process; the binary must
@@ -383,16 +383,7 @@ func (c *Cluster) agentSpec(i int) (nemesis.Spec, error) {
 		"--cluster", clusterName, "--namespace", namespaceName, "--bookie-routes", strings.Join(rs, ","),
 		"--ensemble-size", strconv.Itoa(c.cfg.EnsembleSize), "--write-quorum", strconv.Itoa(c.cfg.WriteQuorum),
 		"--ack-quorum", strconv.Itoa(c.cfg.AckQuorum), "--session-ttl", c.cfg.SessionTTL.String()}
-	if c.cfg.SegmentRollBytes > 0 {
-		args = append(args, "--segment-roll-bytes", strconv.FormatInt(c.cfg.SegmentRollBytes, 10))
-	}
-	if c.cfg.GCInterval > 0 {
-		args = append(args, "--gc-interval", c.cfg.GCInterval.String())
-	}
-	if c.cfg.AgentAddTimeout > 0 {
-		args = append(args, "--add-timeout", c.cfg.AgentAddTimeout.String())
-	}
-	return nemesis.Spec{Name: name, Args: args}, nil
+	return nemesis.Spec{Name: name, Args: append(args, c.namespaceArgs()...)}, nil
 }
 
 func proxyName(i int) string { return fmt.Sprintf("proxy-%d", i) }
@@ -408,7 +399,23 @@ func (c *Cluster) proxySpec(i int, front *nemesis.Front, port int) nemesis.Spec 
 		"--namespace", namespaceName, "--session-ttl", c.cfg.SessionTTL.String(),
 		"--ensemble-size", strconv.Itoa(c.cfg.EnsembleSize), "--write-quorum", strconv.Itoa(c.cfg.WriteQuorum),
 		"--ack-quorum", strconv.Itoa(c.cfg.AckQuorum)}
-	return nemesis.Spec{Name: name, Args: args}
+	return nemesis.Spec{Name: name, Args: append(args, c.namespaceArgs()...)}
+}
+
+// namespaceArgs are the segment, collector and add settings of the
+// scenario, the same for writer agents and proxies.
+func (c *Cluster) namespaceArgs() []string {
+	var args []string
+	if c.cfg.SegmentRollBytes > 0 {
+		args = append(args, "--segment-roll-bytes", strconv.FormatInt(c.cfg.SegmentRollBytes, 10))
+	}
+	if c.cfg.GCInterval > 0 {
+		args = append(args, "--gc-interval", c.cfg.GCInterval.String())
+	}
+	if c.cfg.AgentAddTimeout > 0 {
+		args = append(args, "--add-timeout", c.cfg.AgentAddTimeout.String())
+	}
+	return args
 }
 
 func (c *Cluster) startOwners(ctx context.Context) error {

@@ -15,15 +15,17 @@ import (
 // drainLogs writes the final drain of every log to path: per log the final
 // metadata (segments with their sealed last entries, the truncation
 // point) and every record a fresh reader delivers from the first
-// untruncated position to the last record. clock is the history's clock.
-func drainLogs(ctx context.Context, store metadata.Store, ns *namespace.Namespace, logs []string, path string, clock func() int64) error {
+// untruncated position to the last record. clock is the history's clock;
+// segEpoch names a segment's writer epoch from its metadata (writer id,
+// segment number) as the target names the epochs of acknowledgements.
+func drainLogs(ctx context.Context, store metadata.Store, ns *namespace.Namespace, logs []string, path string, clock func() int64, segEpoch func(writerID string, lssn int64) string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	dw := history.NewDrainWriter(f)
 	for _, log := range logs {
-		if err := drainLog(ctx, store, ns, dw, log, clock); err != nil {
+		if err := drainLog(ctx, store, ns, dw, log, clock, segEpoch); err != nil {
 			dw.Close()
 			f.Close()
 			return err
@@ -36,7 +38,7 @@ func drainLogs(ctx context.Context, store metadata.Store, ns *namespace.Namespac
 	return f.Close()
 }
 
-func drainLog(ctx context.Context, store metadata.Store, ns *namespace.Namespace, dw *history.DrainWriter, log string, clock func() int64) error {
+func drainLog(ctx context.Context, store metadata.Store, ns *namespace.Namespace, dw *history.DrainWriter, log string, clock func() int64, segEpoch func(writerID string, lssn int64) string) error {
 	st, err := store.GetLogState(ctx, namespaceName, log)
 	if err != nil {
 		// Without metadata there is nothing to read: the checker reports
@@ -48,7 +50,7 @@ func drainLog(ctx context.Context, store metadata.Store, ns *namespace.Namespace
 	}
 	segs := make([]history.Segment, 0, len(st.Segments))
 	for _, s := range st.Segments {
-		hs := history.Segment{LSSN: s.LSSN, State: history.Completed, LastEntryID: s.LastEntryID, Epoch: s.WriterID}
+		hs := history.Segment{LSSN: s.LSSN, State: history.Completed, LastEntryID: s.LastEntryID, Epoch: segEpoch(s.WriterID, s.LSSN)}
 		if s.State == metadata.SegmentInProgress {
 			hs.State, hs.LastEntryID = history.InProgress, -1
 		}

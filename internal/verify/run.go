@@ -441,7 +441,13 @@ func execute(ctx context.Context, cfg RunConfig, logger *slog.Logger, res *RunRe
 	}
 	drainPath := filepath.Join(cfg.Dir, "drain.jsonl")
 	dctx, dcancel := context.WithTimeout(ctx, drainTimeout)
-	err = drainLogs(dctx, c.Store, c.NS, w.Logs(), drainPath, clock)
+	// A segment's epoch in the drain is named as the target names the
+	// epochs of its acknowledgements.
+	segEpoch := func(writerID string, _ int64) string { return writerID }
+	if cfg.Target == TargetProxy {
+		segEpoch = proxyEpoch
+	}
+	err = drainLogs(dctx, c.Store, c.NS, w.Logs(), drainPath, clock, segEpoch)
 	dcancel()
 	if err != nil {
 		return fmt.Errorf("drain: %w", err)
@@ -461,6 +467,8 @@ func execute(ctx context.Context, cfg RunConfig, logger *slog.Logger, res *RunRe
 	r.mu.Lock()
 	res.Faults, res.Notes = r.mu.faults, append([]string(nil), r.mu.notes...)
 	r.mu.Unlock()
+	// Coverage of FENCE and OWNER: without writer epochs both are vacuous.
+	res.Notes = append(res.Notes, fmt.Sprintf("FENCE/OWNER: %d writer epochs checked", rep.Stats.Total.Epochs))
 	recovery(histPath, res)
 	return nil
 }

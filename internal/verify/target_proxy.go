@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -67,7 +68,39 @@ func (t *proxyTarget) Write(ctx context.Context, log, value string, txid int64, 
 	if err != nil {
 		return WriteResult{}, err
 	}
-	return WriteResult{DLSN: res.DLSN}, nil
+	owner := t.ownerName(res.Owner)
+	return WriteResult{DLSN: res.DLSN, Epoch: proxyEpoch(owner, res.DLSN.LSSN), Owner: owner}, nil
+}
+
+// proxyEpoch names the writer epoch of a proxy that acknowledged a write
+// in segment lssn: every takeover, also a proxy's re-acquisition of a log
+// it owned before, starts a new segment, so the proxy with the segment
+// number is one ownership (a roll within an ownership starts another
+// epoch of the same proxy, which the checker's rules allow: no append of
+// the earlier segment is invoked after one of the later segment was
+// acknowledged). owner is the proxy's id, which the
+// segment's metadata records as its writer (drainLog names the segment's
+// epoch the same way); "" when the proxy did not report itself.
+func proxyEpoch(owner string, lssn int64) string {
+	if owner == "" {
+		return ""
+	}
+	return owner + "@" + strconv.FormatInt(lssn, 10)
+}
+
+// ownerName returns the id of the proxy whose advertised address is addr
+// (the harness starts proxy-i with --id proxy-i), or addr itself when no
+// proxy has it.
+func (t *proxyTarget) ownerName(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	for _, o := range t.c.Owners {
+		if o.Front != nil && o.Front.Addr() == addr {
+			return o.Name
+		}
+	}
+	return addr
 }
 
 func (t *proxyTarget) Truncate(ctx context.Context, log string, d dlog.DLSN) (WriteResult, error) {
