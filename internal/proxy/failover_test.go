@@ -190,11 +190,13 @@ type child struct {
 }
 
 // startChild runs this test binary as a proxy on the metadata service at
-// url and waits until it serves.
-func startChild(t *testing.T, url string, ttl time.Duration) *child {
+// url and waits until it serves. env adds KEY=VALUE settings (childIDEnv,
+// childListenEnv).
+func startChild(t *testing.T, url string, ttl time.Duration, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", childMetaEnv+"="+url, childTTLEnv+"="+strconv.Itoa(int(ttl.Milliseconds())))
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -345,4 +347,36 @@ func TestFailoverKill(t *testing.T) {
 	}
 	t.Logf("%d records acknowledged, %d in the log; duplicates answered by the new owner: %v", len(acked), len(all),
 		metricValue(t, other.Registry(), "dlog_proxy_idempotent_retries_total", map[string]string{"result": "duplicate"}))
+}
+
+// TestRestartAfterKill: a proxy killed with SIGKILL and started again at
+// once under the same id waits for its previous incarnation's lease to end
+// instead of failing with "already exists", then serves and is registered
+// at its new address.
+func TestRestartAfterKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a child process and waits out a lease")
+	}
+	const ttl = 3 * time.Second
+	e := newEnv(t, 3, "embedded:")
+	url := strings.Join(e.store().(*metadata.KVStore).Endpoints(), ",")
+	first := startChild(t, url, ttl, childIDEnv+"=px")
+	first.kill(t)
+	second := startChild(t, url, ttl, childIDEnv+"=px")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	list, _, err := e.store().ListProxies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].ID != "px" || list[0].Address != second.addr {
+		t.Fatalf("registrations %+v, want px at %s", list, second.addr)
+	}
+	c := newClient(t, []string{second.addr}, func(c *client.Config) { c.DiscoveryInterval = -1 })
+	if err := c.CreateLog(ctx, "restarted", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(ctx, "restarted", dlog.Record{Payload: []byte("x")}); err != nil {
+		t.Fatalf("write through the restarted proxy: %v", err)
+	}
 }

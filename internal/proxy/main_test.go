@@ -28,6 +28,7 @@ const (
 	childMetaEnv   = "DLOG_PROXY_TEST_METADATA"
 	childTTLEnv    = "DLOG_PROXY_TEST_TTL_MS"
 	childListenEnv = "DLOG_PROXY_TEST_LISTEN"
+	childIDEnv     = "DLOG_PROXY_TEST_ID"
 )
 
 func TestMain(m *testing.M) {
@@ -45,6 +46,7 @@ func runChild() int {
 	ttl, _ := strconv.Atoi(os.Getenv(childTTLEnv))
 	cfg := DefaultConfig(os.Getenv(childMetaEnv))
 	cfg.ListenAddr = os.Getenv(childListenEnv)
+	cfg.ID = os.Getenv(childIDEnv)
 	if cfg.ListenAddr == "" {
 		cfg.ListenAddr = "127.0.0.1:0"
 	}

@@ -169,7 +169,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		o.AddCheck("proxy", s.Ready)
 		s.obsSrv = o
 	}
-	if err := s.registerFirst(ctx); err != nil {
+	if err := s.registerAtStart(ctx); err != nil {
 		if s.obsSrv != nil {
 			s.obsSrv.Close()
 		}
@@ -299,6 +299,31 @@ func (s *Server) registerFirst(ctx context.Context) error {
 	s.regMu.sess, s.regMu.registered = sess, true
 	s.regMu.Unlock()
 	return nil
+}
+
+// registerAtStart registers, waiting while the id is still held by a
+// previous incarnation's lease (a proxy restarted after a crash or a kill
+// -9): that lease ends within its TTL. It gives up after twice the TTL,
+// when the id is held by another live proxy (a misconfiguration), or when
+// ctx ends.
+func (s *Server) registerAtStart(ctx context.Context) error {
+	deadline := time.Now().Add(2 * s.cfg.SessionTTL)
+	backoff := 100 * time.Millisecond
+	for {
+		err := s.registerFirst(ctx)
+		if err == nil || !errors.Is(err, metadata.ErrExists) || time.Now().After(deadline) {
+			return err
+		}
+		s.log.Warn("proxy id still registered (a previous incarnation's lease?); retrying", "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		backoff = min(2*backoff, time.Second)
+	}
 }
 
 // register rewrites the registration through the current session (after
