@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 
@@ -89,14 +90,17 @@ func Open(cfg Config) (*Store, error) {
 	fs := cfg.FS
 	// Create Dir and Dir/index and make both directory entries durable:
 	// a crash must not lose the directories a synced write went into.
-	indexDir := fs.PathJoin(cfg.Dir, "index")
-	if err := fs.MkdirAll(indexDir, 0o755); err != nil {
+	if err := fs.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ledgerstore: create dir: %w", err)
 	}
 	for _, d := range []string{fs.PathDir(cfg.Dir), cfg.Dir} {
 		if err := syncDir(fs, d); err != nil {
 			return nil, err
 		}
+	}
+	indexDir := fs.PathJoin(cfg.Dir, "index")
+	if err := createIndex(fs, cfg.Dir, indexDir, cfg.Logger); err != nil {
+		return nil, err
 	}
 	m := newMetrics()
 	cache := pebble.NewCache(cfg.IndexCacheBytes)
@@ -680,6 +684,41 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.metrics.unregister()
 	return errors.Join(s.logs.Close(), s.db.Close())
+}
+
+// createIndex creates the pebble index at indexDir if it does not exist,
+// atomically: pebble creates it in index.tmp, which is renamed into place
+// (and Dir synced) once pebble has closed it. A crash in the middle of
+// pebble's own creation (its MANIFEST, marker and OPTIONS files) then
+// leaves only index.tmp, which the next Open removes and creates again,
+// never an index directory pebble cannot open.
+func createIndex(fs vfs.FS, dir, indexDir string, log *slog.Logger) error {
+	if _, err := fs.Stat(indexDir); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("ledgerstore: stat index: %w", err)
+	}
+	tmp := fs.PathJoin(dir, "index.tmp")
+	if err := fs.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("ledgerstore: remove %s: %w", tmp, err)
+	}
+	if err := fs.MkdirAll(tmp, 0o755); err != nil {
+		return fmt.Errorf("ledgerstore: create index: %w", err)
+	}
+	if err := syncDir(fs, dir); err != nil {
+		return err
+	}
+	db, err := pebble.Open(tmp, &pebble.Options{FS: fs, Logger: pebbleLogger{log.With("component", "pebble")}})
+	if err != nil {
+		return fmt.Errorf("ledgerstore: create index: %w", err)
+	}
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("ledgerstore: create index: %w", err)
+	}
+	if err := fs.Rename(tmp, indexDir); err != nil {
+		return fmt.Errorf("ledgerstore: create index: %w", err)
+	}
+	return syncDir(fs, dir)
 }
 
 func syncDir(fs vfs.FS, dir string) error {
