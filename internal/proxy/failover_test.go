@@ -290,20 +290,16 @@ func TestFailoverKill(t *testing.T) {
 		recs []dlog.ReadRecord
 		err  error
 	}
-	final := make(chan map[string]dlog.DLSN, 1)
+	// The reader stops at a last record written once every writer is
+	// done: it follows the writes acknowledged before it, so when it is
+	// read every acknowledged record was delivered. (Waiting instead for
+	// the highest acknowledged DLSN could block for ever in Next when the
+	// reader had already passed it before that DLSN was known.)
+	const endPayload = "end-of-test"
 	readDone := make(chan readResult, 1)
 	go func() {
-		var done func([]dlog.ReadRecord) bool
 		recs, err := tail(ctx, readers, "failover", func(r []dlog.ReadRecord) bool {
-			if done == nil {
-				select {
-				case acked := <-final:
-					done = hasAll(acked)
-				default:
-					return false
-				}
-			}
-			return done(r)
+			return len(r) > 0 && string(r[len(r)-1].Payload) == endPayload
 		})
 		readDone <- readResult{recs, err}
 	}()
@@ -320,7 +316,9 @@ func TestFailoverKill(t *testing.T) {
 		}
 	}
 	acked := acks.snapshot()
-	final <- acked
+	if _, err := writers.Write(ctx, "failover", dlog.Record{Payload: []byte(endPayload)}); err != nil {
+		t.Fatalf("write the last record: %v", err)
+	}
 	var rr readResult
 	select {
 	case rr = <-readDone:
