@@ -173,3 +173,16 @@ func isTerminal(v any) bool {
 func errorsIsNotFound(err error) bool {
 	return errors.Is(err, dlog.ErrNotFound) && dlog.IsDefinite(err)
 }
+
+// withClient runs fn with a client of f's proxies under the command's
+// deadline, and closes the client after it.
+func (e *env) withClient(f clientFlags, fn func(ctx context.Context, cl *client.Client) error) error {
+	ctx, cancel := commandCtx(e.ctx, f)
+	defer cancel()
+	cl, err := e.newClient(ctx, f, clientOptions{})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return fn(ctx, cl)
+}

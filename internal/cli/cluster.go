@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dlog-io/dlog"
+	"github.com/dlog-io/dlog/client"
 	"github.com/dlog-io/dlog/internal/recordset"
 )
 
@@ -35,23 +37,18 @@ func newBookiesCmd(e *env) *cobra.Command {
 		Short: "List the live bookies (storage nodes)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			ctx, cancel := commandCtx(e.ctx, f)
-			defer cancel()
-			cl, err := e.newClient(ctx, f, clientOptions{})
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			bs, err := cl.Bookies(ctx)
-			if err != nil {
-				return explain(err, f, "")
-			}
-			p := e.printer()
-			for _, b := range bs {
-				j := bookieJSON{ID: b.ID, Address: b.Address, State: b.State, Region: b.Region, Rack: b.Rack, FreeBytes: b.FreeBytes, TotalBytes: b.TotalBytes}
-				p.row(j, b.ID, b.Address, b.State, orDash(b.Region), orDash(b.Rack), humanBytes(b.FreeBytes), humanBytes(b.TotalBytes))
-			}
-			return p.flush("ID", "ADDRESS", "STATE", "REGION", "RACK", "FREE", "TOTAL")
+			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
+				bs, err := cl.Bookies(ctx)
+				if err != nil {
+					return explain(err, f, "")
+				}
+				p := e.printer()
+				for _, b := range bs {
+					j := bookieJSON{ID: b.ID, Address: b.Address, State: b.State, Region: b.Region, Rack: b.Rack, FreeBytes: b.FreeBytes, TotalBytes: b.TotalBytes}
+					p.row(j, b.ID, b.Address, b.State, orDash(b.Region), orDash(b.Rack), humanBytes(b.FreeBytes), humanBytes(b.TotalBytes))
+				}
+				return p.flush("ID", "ADDRESS", "STATE", "REGION", "RACK", "FREE", "TOTAL")
+			})
 		},
 	}
 	addClientFlags(c, &f)
@@ -74,23 +71,18 @@ func newProxiesCmd(e *env) *cobra.Command {
 		Short: "List the live proxies",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			ctx, cancel := commandCtx(e.ctx, f)
-			defer cancel()
-			cl, err := e.newClient(ctx, f, clientOptions{})
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ps, err := cl.Proxies(ctx)
-			if err != nil {
-				return explain(err, f, "")
-			}
-			p := e.printer()
-			for _, x := range ps {
-				j := proxyJSON{ID: x.ID, Address: x.Address, HTTPAddress: x.HTTPAddress, Region: x.Region, AcceptNewLogs: x.AcceptNewLogs}
-				p.row(j, x.ID, x.Address, orDash(x.HTTPAddress), orDash(x.Region), strconv.FormatBool(x.AcceptNewLogs))
-			}
-			return p.flush("ID", "ADDRESS", "HTTP", "REGION", "ACCEPTS-NEW-LOGS")
+			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
+				ps, err := cl.Proxies(ctx)
+				if err != nil {
+					return explain(err, f, "")
+				}
+				p := e.printer()
+				for _, x := range ps {
+					j := proxyJSON{ID: x.ID, Address: x.Address, HTTPAddress: x.HTTPAddress, Region: x.Region, AcceptNewLogs: x.AcceptNewLogs}
+					p.row(j, x.ID, x.Address, orDash(x.HTTPAddress), orDash(x.Region), strconv.FormatBool(x.AcceptNewLogs))
+				}
+				return p.flush("ID", "ADDRESS", "HTTP", "REGION", "ACCEPTS-NEW-LOGS")
+			})
 		},
 	}
 	addClientFlags(c, &f)
@@ -153,47 +145,42 @@ func newLedgerInfoCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := commandCtx(e.ctx, f)
-			defer cancel()
-			cl, err := e.newClient(ctx, f, clientOptions{})
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			m, err := cl.Ledger(ctx, id)
-			if err != nil {
-				if errorsIsNotFound(err) {
-					return fmt.Errorf("ledger %d not found (deleted, or never created): %w", id, err)
+			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
+				m, err := cl.Ledger(ctx, id)
+				if err != nil {
+					if errorsIsNotFound(err) {
+						return fmt.Errorf("ledger %d not found (deleted, or never created): %w", id, err)
+					}
+					return explain(err, f, "")
 				}
-				return explain(err, f, "")
-			}
-			j := ledgerJSON{LedgerID: m.GetLedgerId(), EnsembleSize: m.GetEnsembleSize(), WriteQuorum: m.GetWriteQuorum(), AckQuorum: m.GetAckQuorum(),
-				State: m.GetState(), LastEntryID: m.GetLastEntryId(), Length: m.GetLength(), Custom: m.GetCustom()}
-			for _, fr := range m.GetFragments() {
-				j.Fragments = append(j.Fragments, fragmentJSON{FirstEntryID: fr.GetFirstEntryId(), Bookies: fr.GetBookies()})
-			}
-			if e.output == outputJSON {
-				return writeJSON(e.stdout, j)
-			}
-			kv := [][2]string{
-				{"ledger", strconv.FormatInt(j.LedgerID, 10)},
-				{"state", j.State},
-				{"replication", fmt.Sprintf("ensemble %d, write quorum %d, ack quorum %d", j.EnsembleSize, j.WriteQuorum, j.AckQuorum)},
-				{"last entry", strconv.FormatInt(j.LastEntryID, 10)},
-				{"length", strconv.FormatInt(j.Length, 10)},
-			}
-			for _, fr := range j.Fragments {
-				kv = append(kv, [2]string{fmt.Sprintf("entries %d..", fr.FirstEntryID), strings.Join(fr.Bookies, ", ")})
-			}
-			keys := make([]string, 0, len(j.Custom))
-			for k := range j.Custom {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				kv = append(kv, [2]string{k, j.Custom[k]})
-			}
-			return e.keyValues(kv)
+				j := ledgerJSON{LedgerID: m.GetLedgerId(), EnsembleSize: m.GetEnsembleSize(), WriteQuorum: m.GetWriteQuorum(), AckQuorum: m.GetAckQuorum(),
+					State: m.GetState(), LastEntryID: m.GetLastEntryId(), Length: m.GetLength(), Custom: m.GetCustom()}
+				for _, fr := range m.GetFragments() {
+					j.Fragments = append(j.Fragments, fragmentJSON{FirstEntryID: fr.GetFirstEntryId(), Bookies: fr.GetBookies()})
+				}
+				if e.output == outputJSON {
+					return writeJSON(e.stdout, j)
+				}
+				kv := [][2]string{
+					{"ledger", strconv.FormatInt(j.LedgerID, 10)},
+					{"state", j.State},
+					{"replication", fmt.Sprintf("ensemble %d, write quorum %d, ack quorum %d", j.EnsembleSize, j.WriteQuorum, j.AckQuorum)},
+					{"last entry", strconv.FormatInt(j.LastEntryID, 10)},
+					{"length", strconv.FormatInt(j.Length, 10)},
+				}
+				for _, fr := range j.Fragments {
+					kv = append(kv, [2]string{fmt.Sprintf("entries %d..", fr.FirstEntryID), strings.Join(fr.Bookies, ", ")})
+				}
+				keys := make([]string, 0, len(j.Custom))
+				for k := range j.Custom {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				for _, k := range keys {
+					kv = append(kv, [2]string{k, j.Custom[k]})
+				}
+				return e.keyValues(kv)
+			})
 		},
 	}
 	addClientFlags(c, &f)
@@ -239,61 +226,56 @@ record count, compression) instead.`,
 			if first < 0 || (last >= 0 && last < first) {
 				return Usagef("--first %d --last %d: want 0 <= first <= last (last -1: to the end)", first, last)
 			}
-			ctx, cancel := commandCtx(e.ctx, f)
-			defer cancel()
-			cl, err := e.newClient(ctx, f, clientOptions{})
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			p := e.printer()
-			for ent, err := range cl.ReadLedger(ctx, id, first, last) {
-				if err != nil {
-					if ferr := p.flush(); ferr != nil {
-						return ferr
+			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
+				p := e.printer()
+				for ent, err := range cl.ReadLedger(ctx, id, first, last) {
+					if err != nil {
+						if ferr := p.flush(); ferr != nil {
+							return ferr
+						}
+						if errorsIsNotFound(err) {
+							return fmt.Errorf("ledger %d not found (deleted, or never created; `dlog segments LOG` lists a log's ledgers): %w", id, err)
+						}
+						return explain(err, f, "")
 					}
-					if errorsIsNotFound(err) {
-						return fmt.Errorf("ledger %d not found (deleted, or never created; `dlog segments LOG` lists a log's ledgers): %w", id, err)
+					set, derr := recordset.Decode(ent.Payload, 0)
+					if raw {
+						j := ledgerEntryJSON{EntryID: ent.ID, Bytes: len(ent.Payload)}
+						if derr != nil {
+							j.Error = derr.Error()
+						} else {
+							j.Records, j.Codec = set.Count, set.Codec.String()
+						}
+						p.row(j, strconv.FormatInt(j.EntryID, 10), strconv.Itoa(j.Bytes), strconv.FormatUint(uint64(j.Records), 10), orDash(j.Codec), orDash(j.Error))
+						continue
 					}
-					return explain(err, f, "")
-				}
-				set, derr := recordset.Decode(ent.Payload, 0)
-				if raw {
-					j := ledgerEntryJSON{EntryID: ent.ID, Bytes: len(ent.Payload)}
 					if derr != nil {
-						j.Error = derr.Error()
-					} else {
-						j.Records, j.Codec = set.Count, set.Codec.String()
+						return fmt.Errorf("ledger %d entry %d does not hold a record set (%v): read it with --raw", id, ent.ID, derr)
 					}
-					p.row(j, strconv.FormatInt(j.EntryID, 10), strconv.Itoa(j.Bytes), strconv.FormatUint(uint64(j.Records), 10), orDash(j.Codec), orDash(j.Error))
-					continue
-				}
-				if derr != nil {
-					return fmt.Errorf("ledger %d entry %d does not hold a record set (%v): read it with --raw", id, ent.ID, derr)
-				}
-				for slot, r := range set.Records {
-					j := ledgerRecordJSON{EntryID: ent.ID, Slot: slot, TxID: r.TxID, Control: r.Flags.IsControl(), EndOfStream: r.Flags.IsEndOfStream(),
-						payloadJSON: newPayloadJSON(r.Payload)}
-					kind := "record"
-					switch {
-					case j.EndOfStream:
-						kind = "end-of-stream"
-					case j.Control:
-						kind = "control"
+					for slot, r := range set.Records {
+						j := ledgerRecordJSON{EntryID: ent.ID, Slot: slot, TxID: r.TxID, Control: r.Flags.IsControl(), EndOfStream: r.Flags.IsEndOfStream(),
+							payloadJSON: newPayloadJSON(r.Payload)}
+						kind := "record"
+						switch {
+						case j.EndOfStream:
+							kind = "end-of-stream"
+						case j.Control:
+							kind = "control"
+						}
+						text := ""
+						if j.Payload != nil {
+							text = *j.Payload
+						} else if j.PayloadBase64 != nil {
+							text = "base64:" + *j.PayloadBase64
+						}
+						p.row(j, strconv.FormatInt(ent.ID, 10), strconv.Itoa(slot), strconv.FormatInt(r.TxID, 10), kind, text)
 					}
-					text := ""
-					if j.Payload != nil {
-						text = *j.Payload
-					} else if j.PayloadBase64 != nil {
-						text = "base64:" + *j.PayloadBase64
-					}
-					p.row(j, strconv.FormatInt(ent.ID, 10), strconv.Itoa(slot), strconv.FormatInt(r.TxID, 10), kind, text)
 				}
-			}
-			if raw {
-				return p.flush("ENTRY", "BYTES", "RECORDS", "CODEC", "ERROR")
-			}
-			return p.flush("ENTRY", "SLOT", "TXID", "KIND", "PAYLOAD")
+				if raw {
+					return p.flush("ENTRY", "BYTES", "RECORDS", "CODEC", "ERROR")
+				}
+				return p.flush("ENTRY", "SLOT", "TXID", "KIND", "PAYLOAD")
+			})
 		},
 	}
 	addClientFlags(c, &f)
@@ -346,25 +328,20 @@ func newSubscriptionGetCmd(e *env) *cobra.Command {
 			if err := checkSubscriptionName(name); err != nil {
 				return err
 			}
-			ctx, cancel := commandCtx(e.ctx, f)
-			defer cancel()
-			cl, err := e.newClient(ctx, f, clientOptions{})
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			d, updated, err := cl.Subscription(ctx, log, name)
-			if err != nil {
-				if errorsIsNotFound(err) {
-					return fmt.Errorf("log %s has no subscription %q: store one with `dlog subscription commit %s %s DLSN`: %w", log, name, log, name, err)
+			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
+				d, updated, err := cl.Subscription(ctx, log, name)
+				if err != nil {
+					if errorsIsNotFound(err) {
+						return fmt.Errorf("log %s has no subscription %q: store one with `dlog subscription commit %s %s DLSN`: %w", log, name, log, name, err)
+					}
+					return explain(err, f, log)
 				}
-				return explain(err, f, log)
-			}
-			j := subscriptionJSON{Namespace: f.namespace, Log: log, Subscription: name, DLSN: d.String(), Updated: updated.UTC().Format(time.RFC3339)}
-			if e.output == outputJSON {
-				return writeJSON(e.stdout, j)
-			}
-			return e.keyValues([][2]string{{"log", log}, {"subscription", name}, {"dlsn", j.DLSN}, {"updated", j.Updated}})
+				j := subscriptionJSON{Namespace: f.namespace, Log: log, Subscription: name, DLSN: d.String(), Updated: updated.UTC().Format(time.RFC3339)}
+				if e.output == outputJSON {
+					return writeJSON(e.stdout, j)
+				}
+				return e.keyValues([][2]string{{"log", log}, {"subscription", name}, {"dlsn", j.DLSN}, {"updated", j.Updated}})
+			})
 		},
 	}
 	addClientFlags(c, &f)
@@ -393,22 +370,17 @@ continues after it. Positions only move forward unless --reset.`,
 			if err != nil {
 				return Usagef("DLSN %q: %v (a DLSN looks like 3:1042:7)", args[2], err)
 			}
-			ctx, cancel := commandCtx(e.ctx, f)
-			defer cancel()
-			cl, err := e.newClient(ctx, f, clientOptions{})
-			if err != nil {
+			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
+				if err := cl.CommitSubscription(ctx, log, name, d, reset); err != nil {
+					return explain(err, f, log)
+				}
+				j := subscriptionJSON{Namespace: f.namespace, Log: log, Subscription: name, DLSN: d.String()}
+				if e.output == outputJSON {
+					return writeJSON(e.stdout, j)
+				}
+				_, err = fmt.Fprintf(e.stdout, "subscription %s of %s is at %s\n", name, log, d)
 				return err
-			}
-			defer cl.Close()
-			if err := cl.CommitSubscription(ctx, log, name, d, reset); err != nil {
-				return explain(err, f, log)
-			}
-			j := subscriptionJSON{Namespace: f.namespace, Log: log, Subscription: name, DLSN: d.String()}
-			if e.output == outputJSON {
-				return writeJSON(e.stdout, j)
-			}
-			_, err = fmt.Fprintf(e.stdout, "subscription %s of %s is at %s\n", name, log, d)
-			return err
+			})
 		},
 	}
 	addClientFlags(c, &f)

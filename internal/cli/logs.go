@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -54,18 +55,13 @@ func newLogCreateCmd(e *env) *cobra.Command {
 			if retention < 0 {
 				return Usagef("--retention %v: want 0 (keep until truncated) or more", retention)
 			}
-			ctx, cancel := commandCtx(e.ctx, f)
-			defer cancel()
-			cl, err := e.newClient(ctx, f, clientOptions{})
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			if err := cl.CreateLog(ctx, log, retention); err != nil {
-				return explain(err, f, log)
-			}
-			return e.printLogResult(logResult{Namespace: f.namespace, Log: log, Action: "created"},
-				fmt.Sprintf("created log %s in namespace %s", log, f.namespace))
+			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
+				if err := cl.CreateLog(ctx, log, retention); err != nil {
+					return explain(err, f, log)
+				}
+				return e.printLogResult(logResult{Namespace: f.namespace, Log: log, Action: "created"},
+					fmt.Sprintf("created log %s in namespace %s", log, f.namespace))
+			})
 		},
 	}
 	addClientFlags(c, &f)
@@ -81,29 +77,24 @@ func newLogListCmd(e *env) *cobra.Command {
 		Short: "List the logs of a namespace",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			ctx, cancel := commandCtx(e.ctx, f)
-			defer cancel()
-			cl, err := e.newClient(ctx, f, clientOptions{})
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			p := e.printer()
-			token := ""
-			for {
-				logs, next, err := cl.ListLogs(ctx, prefix, token, 1000)
-				if err != nil {
-					return explain(err, f, "")
+			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
+				p := e.printer()
+				token := ""
+				for {
+					logs, next, err := cl.ListLogs(ctx, prefix, token, 1000)
+					if err != nil {
+						return explain(err, f, "")
+					}
+					for _, l := range logs {
+						p.row(map[string]string{"namespace": f.namespace, "log": l}, l)
+					}
+					if next == "" {
+						break
+					}
+					token = next
 				}
-				for _, l := range logs {
-					p.row(map[string]string{"namespace": f.namespace, "log": l}, l)
-				}
-				if next == "" {
-					break
-				}
-				token = next
-			}
-			return p.flush("LOG")
+				return p.flush("LOG")
+			})
 		},
 	}
 	addClientFlags(c, &f)
@@ -152,38 +143,33 @@ func newLogInfoCmd(e *env) *cobra.Command {
 			if err := checkLogName(log); err != nil {
 				return err
 			}
-			ctx, cancel := commandCtx(e.ctx, f)
-			defer cancel()
-			cl, err := e.newClient(ctx, f, clientOptions{})
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			info, err := cl.LogInfo(ctx, log)
-			if err != nil {
-				return explain(err, f, log)
-			}
-			j := logInfoJSON{Namespace: f.namespace, Log: log, FirstDLSN: optDLSN(info.FirstDLSN), LastDLSN: optDLSN(info.LastDLSN),
-				LastTxID: info.LastTxID, RecordCount: info.RecordCount, TruncatedTo: optDLSN(info.TruncatedTo), Segments: info.Segments,
-				Owner: info.Owner, EndOfStream: info.EndOfStream, Created: info.Created.UTC().Format(time.RFC3339),
-				RetentionMs: info.Retention.Milliseconds()}
-			if e.output == outputJSON {
-				return writeJSON(e.stdout, j)
-			}
-			retention := "keep until truncated"
-			if info.Retention > 0 {
-				retention = info.Retention.String()
-			}
-			return e.keyValues([][2]string{
-				{"namespace", j.Namespace}, {"log", j.Log},
-				{"records", strconv.FormatInt(j.RecordCount, 10)},
-				{"first dlsn", orDash(j.FirstDLSN)}, {"last dlsn", orDash(j.LastDLSN)},
-				{"last txid", strconv.FormatInt(j.LastTxID, 10)},
-				{"truncated to", orDash(j.TruncatedTo)},
-				{"segments", strconv.Itoa(j.Segments)},
-				{"owner", orDash(j.Owner)},
-				{"end of stream", strconv.FormatBool(j.EndOfStream)},
-				{"created", j.Created}, {"retention", retention},
+			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
+				info, err := cl.LogInfo(ctx, log)
+				if err != nil {
+					return explain(err, f, log)
+				}
+				j := logInfoJSON{Namespace: f.namespace, Log: log, FirstDLSN: optDLSN(info.FirstDLSN), LastDLSN: optDLSN(info.LastDLSN),
+					LastTxID: info.LastTxID, RecordCount: info.RecordCount, TruncatedTo: optDLSN(info.TruncatedTo), Segments: info.Segments,
+					Owner: info.Owner, EndOfStream: info.EndOfStream, Created: info.Created.UTC().Format(time.RFC3339),
+					RetentionMs: info.Retention.Milliseconds()}
+				if e.output == outputJSON {
+					return writeJSON(e.stdout, j)
+				}
+				retention := "keep until truncated"
+				if info.Retention > 0 {
+					retention = info.Retention.String()
+				}
+				return e.keyValues([][2]string{
+					{"namespace", j.Namespace}, {"log", j.Log},
+					{"records", strconv.FormatInt(j.RecordCount, 10)},
+					{"first dlsn", orDash(j.FirstDLSN)}, {"last dlsn", orDash(j.LastDLSN)},
+					{"last txid", strconv.FormatInt(j.LastTxID, 10)},
+					{"truncated to", orDash(j.TruncatedTo)},
+					{"segments", strconv.Itoa(j.Segments)},
+					{"owner", orDash(j.Owner)},
+					{"end of stream", strconv.FormatBool(j.EndOfStream)},
+					{"created", j.Created}, {"retention", retention},
+				})
 			})
 		},
 	}
@@ -214,18 +200,13 @@ func newLogDeleteCmd(e *env) *cobra.Command {
 			if err := checkLogName(log); err != nil {
 				return err
 			}
-			ctx, cancel := commandCtx(e.ctx, f)
-			defer cancel()
-			cl, err := e.newClient(ctx, f, clientOptions{})
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			if err := cl.DeleteLog(ctx, log, force); err != nil {
-				return explain(err, f, log)
-			}
-			return e.printLogResult(logResult{Namespace: f.namespace, Log: log, Action: "deleted"},
-				fmt.Sprintf("deleted log %s from namespace %s", log, f.namespace))
+			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
+				if err := cl.DeleteLog(ctx, log, force); err != nil {
+					return explain(err, f, log)
+				}
+				return e.printLogResult(logResult{Namespace: f.namespace, Log: log, Action: "deleted"},
+					fmt.Sprintf("deleted log %s from namespace %s", log, f.namespace))
+			})
 		},
 	}
 	addClientFlags(c, &f)
@@ -262,24 +243,20 @@ background.`,
 					return Usagef("--to %q: %v (a DLSN looks like 3:1042:7)", to, err)
 				}
 			}
-			ctx, cancel := commandCtx(e.ctx, f)
-			defer cancel()
-			cl, err := e.newClient(ctx, f, clientOptions{})
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			var point dlog.DLSN
-			if byDLSN {
-				point, err = cl.Truncate(ctx, log, d)
-			} else {
-				point, err = cl.TruncateTxID(ctx, log, toTxID)
-			}
-			if err != nil {
-				return explain(err, f, log)
-			}
-			return e.printLogResult(logResult{Namespace: f.namespace, Log: log, Action: "truncated", TruncatedTo: optDLSN(point)},
-				fmt.Sprintf("log %s now starts at %s", log, orDash(optDLSN(point))))
+			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
+				var point dlog.DLSN
+				var err error
+				if byDLSN {
+					point, err = cl.Truncate(ctx, log, d)
+				} else {
+					point, err = cl.TruncateTxID(ctx, log, toTxID)
+				}
+				if err != nil {
+					return explain(err, f, log)
+				}
+				return e.printLogResult(logResult{Namespace: f.namespace, Log: log, Action: "truncated", TruncatedTo: optDLSN(point)},
+					fmt.Sprintf("log %s now starts at %s", log, orDash(optDLSN(point))))
+			})
 		},
 	}
 	addClientFlags(c, &f)
@@ -315,28 +292,23 @@ func newSegmentsCmd(e *env) *cobra.Command {
 			if err := checkLogName(log); err != nil {
 				return err
 			}
-			ctx, cancel := commandCtx(e.ctx, f)
-			defer cancel()
-			cl, err := e.newClient(ctx, f, clientOptions{})
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			segs, err := cl.Segments(ctx, log)
-			if err != nil {
-				return explain(err, f, log)
-			}
-			p := e.printer()
-			for _, s := range segs {
-				j := segmentFromClient(s)
-				records, last := strconv.FormatInt(s.RecordCount, 10), strconv.FormatInt(s.LastEntryID, 10)
-				if s.InProgress {
-					records, last = "-", "-"
+			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
+				segs, err := cl.Segments(ctx, log)
+				if err != nil {
+					return explain(err, f, log)
 				}
-				p.row(j, strconv.FormatInt(s.LSSN, 10), strconv.FormatInt(s.LedgerID, 10), j.State, records,
-					strconv.FormatInt(s.StartSequenceID, 10), last, j.Truncation, j.Created)
-			}
-			return p.flush("LSSN", "LEDGER", "STATE", "RECORDS", "START-SEQ", "LAST-ENTRY", "TRUNCATION", "CREATED")
+				p := e.printer()
+				for _, s := range segs {
+					j := segmentFromClient(s)
+					records, last := strconv.FormatInt(s.RecordCount, 10), strconv.FormatInt(s.LastEntryID, 10)
+					if s.InProgress {
+						records, last = "-", "-"
+					}
+					p.row(j, strconv.FormatInt(s.LSSN, 10), strconv.FormatInt(s.LedgerID, 10), j.State, records,
+						strconv.FormatInt(s.StartSequenceID, 10), last, j.Truncation, j.Created)
+				}
+				return p.flush("LSSN", "LEDGER", "STATE", "RECORDS", "START-SEQ", "LAST-ENTRY", "TRUNCATION", "CREATED")
+			})
 		},
 	}
 	addClientFlags(c, &f)
