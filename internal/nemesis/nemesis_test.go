@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,9 +282,7 @@ func TestNetFaults(t *testing.T) {
 	if !echo(t, b, "b2", 10*time.Second) {
 		t.Fatal("b was hit by a's fault")
 	}
-	if n.Stats("a", "srv").DroppedTx.Load() == 0 {
-		t.Fatal("no dropped bytes counted")
-	}
+	waitCounted(t, "dropped bytes counted", &n.Stats("a", "srv").DroppedTx)
 	// Healing closes the connection with the hole; a new one works.
 	n.SetLink("a", "srv", Fault{})
 	_ = a.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -366,9 +365,7 @@ func TestNetSourceTarget(t *testing.T) {
 	if !echo(t, c, "x", 10*time.Second) {
 		t.Fatal("no echo via the detour")
 	}
-	if n.Stats(n.cfg.SelfName, "detour").BytesTx.Load() == 0 {
-		t.Fatal("the detour saw no bytes from this process")
-	}
+	waitCounted(t, "the detour saw bytes from this process", &n.Stats(n.cfg.SelfName, "detour").BytesTx)
 }
 
 func TestNetAttributesSharedListener(t *testing.T) {
@@ -390,9 +387,7 @@ func TestNetAttributesSharedListener(t *testing.T) {
 	if !echo(t, c, "me", 10*time.Second) {
 		t.Fatal("no echo")
 	}
-	if n.Stats("harness", "srv").BytesTx.Load() == 0 {
-		t.Fatalf("own connection not attributed to the harness")
-	}
+	waitCounted(t, "own connection attributed to the harness", &n.Stats("harness", "srv").BytesTx)
 	// A child: its requests are dropped by a rule naming it.
 	n.SetLink("child", "srv", Fault{DropRx: true})
 	ctx := deadline(t, 60*time.Second)
@@ -412,5 +407,19 @@ func TestNetAttributesSharedListener(t *testing.T) {
 	// The heal closes the child's connection: it reads EOF, reports ready.
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitCounted waits (up to 10 s) until counter is non-zero. The proxy counts
+// bytes after it forwarded or dropped them, so an echo can come back (or
+// time out) before the count.
+func waitCounted(t *testing.T, what string, counter *atomic.Int64) {
+	t.Helper()
+	by := time.Now().Add(10 * time.Second)
+	for counter.Load() == 0 {
+		if time.Now().After(by) {
+			t.Fatalf("not counted: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a counter, not synchronising
 	}
 }
