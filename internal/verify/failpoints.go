@@ -93,8 +93,8 @@ var _ = register(&Scenario{
 
 // killAndRestartBookie kills a running bookie other than except (one in a
 // current ensemble if possible) and restarts it 2-4 s later.
-func (r *Run) killAndRestartBookie(ctx context.Context, except *Bookie) error {
-	o := r.pickBookie(ctx, except)
+func (r *Run) killAndRestartBookie(ctx context.Context, exclude ...*Bookie) error {
+	o := r.pickBookie(ctx, exclude...)
 	if o == nil {
 		return nil
 	}

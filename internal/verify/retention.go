@@ -88,21 +88,9 @@ var _ = register(&Scenario{
 			}
 		}
 		for r.Wait(ctx, r.Jitter(4*time.Second, 8*time.Second)) {
-			b := r.pickBookie(ctx)
-			if b == nil {
-				continue
-			}
-			name := "kill " + b.Proc.Name()
-			r.Start(name)
-			_ = b.Proc.Kill()
-			r.Wait(ctx, r.Jitter(2*time.Second, 4*time.Second))
-			hctx, cancel := healCtx(ctx)
-			err := r.RestartBookie(hctx, b)
-			cancel()
-			if err != nil {
+			if err := r.killAndRestartBookie(ctx); err != nil {
 				return err
 			}
-			r.Stop(name)
 		}
 		return nil
 	},

@@ -276,21 +276,9 @@ var _ = register(&Scenario{
 		// Other bookies die and come back, so recoveries and ensemble
 		// changes meet the new identity at the old address.
 		for r.Wait(ctx, r.Jitter(3*time.Second, 6*time.Second)) {
-			b := r.pickBookie(ctx, wiped)
-			if b == nil {
-				continue
-			}
-			kname := "kill " + b.Proc.Name()
-			r.Start(kname)
-			_ = b.Proc.Kill()
-			r.Wait(ctx, r.Jitter(2*time.Second, 4*time.Second))
-			hctx, cancel := healCtx(ctx)
-			err := r.RestartBookie(hctx, b)
-			cancel()
-			if err != nil {
+			if err := r.killAndRestartBookie(ctx, wiped); err != nil {
 				return err
 			}
-			r.Stop(kname)
 		}
 		return nil
 	},
@@ -347,21 +335,9 @@ var _ = register(&Scenario{
 	},
 	Nemesis: func(ctx context.Context, r *Run) error {
 		for r.Wait(ctx, r.Jitter(4*time.Second, 8*time.Second)) {
-			b := r.pickBookie(ctx)
-			if b == nil {
-				continue
-			}
-			name := "kill " + b.Proc.Name()
-			r.Start(name)
-			_ = b.Proc.Kill()
-			r.Wait(ctx, r.Jitter(2*time.Second, 4*time.Second))
-			hctx, cancel := healCtx(ctx)
-			err := r.RestartBookie(hctx, b)
-			cancel()
-			if err != nil {
+			if err := r.killAndRestartBookie(ctx); err != nil {
 				return err
 			}
-			r.Stop(name)
 		}
 		return nil
 	},
