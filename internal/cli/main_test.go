@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/dlog-io/dlog/internal/bookie"
+	"github.com/dlog-io/dlog/internal/loopback"
 	"github.com/dlog-io/dlog/internal/sandbox"
 )
 
@@ -78,12 +78,11 @@ func moduleRoot(t testing.TB) string {
 // freeAddr returns a loopback address whose port was free a moment ago.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := loopback.Addrs(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a[0]
 }
 
 // result is a finished command.

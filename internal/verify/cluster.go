@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/dlog-io/dlog/internal/ledger"
+	"github.com/dlog-io/dlog/internal/loopback"
 	"github.com/dlog-io/dlog/internal/metadata"
 	"github.com/dlog-io/dlog/internal/nemesis"
 	"github.com/dlog-io/dlog/namespace"
@@ -228,25 +228,10 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	return c, nil
 }
 
-// freePorts returns n loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	out := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
-}
+// freePorts returns n loopback ports that were free a moment ago, below
+// the ephemeral range so that no fault link listening on port 0 takes one
+// while its process is down.
+func freePorts(n int) ([]int, error) { return loopback.Ports(n) }
 
 func etcdName(i int) string   { return fmt.Sprintf("etcd-%d", i) }
 func bookieName(i int) string { return fmt.Sprintf("bookie-%d", i) }

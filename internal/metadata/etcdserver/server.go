@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,6 +13,8 @@ import (
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/dlog-io/dlog/internal/loopback"
 )
 
 // ErrStart wraps every failure to bring a member up.
@@ -245,23 +246,17 @@ func (s *Server) Close() {
 }
 
 // FreeLoopbackURLs returns n URLs http://127.0.0.1:PORT whose ports were
-// free a moment ago. Another process may take a port before it is used;
-// StartCluster retries for that reason.
+// free a moment ago, picked below the kernel's ephemeral range (see
+// package loopback). Another process may still take a port before it is
+// used; StartCluster retries for that reason.
 func FreeLoopbackURLs(n int) ([]string, error) {
-	ls := make([]net.Listener, 0, n)
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	out := make([]string, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("etcdserver: pick a free port: %w", err)
-		}
-		ls = append(ls, l)
-		out = append(out, "http://"+l.Addr().String())
+	addrs, err := loopback.Addrs(n)
+	if err != nil {
+		return nil, fmt.Errorf("etcdserver: pick a free port: %w", err)
+	}
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = "http://" + a
 	}
 	return out, nil
 }
