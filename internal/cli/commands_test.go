@@ -143,6 +143,9 @@ func TestClientCommands(t *testing.T) {
 	if r := runDlog(t, "", append([]string{"log", "info", "other"}, srv...)...); r.code != ExitError || !strings.Contains(r.stderr, "dlog log create other") {
 		t.Fatalf("info of a deleted log: %s", r)
 	}
+	if r := runDlog(t, "", append([]string{"log", "delete", "other"}, srv...)...); r.code != ExitError || !strings.Contains(r.stderr, "nothing to delete") || strings.Contains(r.stderr, "log create") {
+		t.Fatalf("delete of a deleted log: %s", r)
+	}
 
 	// Namespaces: a sandbox serves any namespace it is asked for.
 	run("", "log", "create", "orders", "--namespace", "team-a")

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -202,6 +203,9 @@ func newLogDeleteCmd(e *env) *cobra.Command {
 			}
 			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
 				if err := cl.DeleteLog(ctx, log, force); err != nil {
+					if errors.Is(err, dlog.ErrLogNotFound) {
+						return hint(err, "log %q not found in namespace %q: nothing to delete (`dlog log list` shows the logs)", log, f.namespace)
+					}
 					return explain(err, f, log)
 				}
 				return e.printLogResult(logResult{Namespace: f.namespace, Log: log, Action: "deleted"},

@@ -108,7 +108,7 @@ func Open(cfg Config) (*Store, error) {
 	db, err := pebble.Open(indexDir, &pebble.Options{
 		FS:     fs,
 		Cache:  cache,
-		Logger: pebbleLogger{cfg.Logger.With("component", "pebble")},
+		Logger: pebbleLogger{cfg.Logger.With("engine", "pebble")},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ledgerstore: open index: %w", err)
@@ -708,7 +708,7 @@ func createIndex(fs vfs.FS, dir, indexDir string, log *slog.Logger) error {
 	if err := syncDir(fs, dir); err != nil {
 		return err
 	}
-	db, err := pebble.Open(tmp, &pebble.Options{FS: fs, Logger: pebbleLogger{log.With("component", "pebble")}})
+	db, err := pebble.Open(tmp, &pebble.Options{FS: fs, Logger: pebbleLogger{log.With("engine", "pebble")}})
 	if err != nil {
 		return fmt.Errorf("ledgerstore: create index: %w", err)
 	}
