@@ -34,6 +34,24 @@ func (c *Client) CreateLog(ctx context.Context, log string, retention time.Durat
 	return err
 }
 
+// SetRetention changes how long the log's completed segments are kept
+// after completion; 0 falls back to the namespace's default. Idempotent.
+// Errors: dlog.ErrInvalidName, dlog.ErrInvalidArgument (negative),
+// dlog.ErrLogNotFound, dlog.ErrNamespaceNotFound (definite).
+func (c *Client) SetRetention(ctx context.Context, log string, retention time.Duration) error {
+	if err := checkLog(log); err != nil {
+		return err
+	}
+	if retention < 0 {
+		return fmt.Errorf("%w: negative retention %v", dlog.ErrInvalidArgument, retention)
+	}
+	_, err := c.call(ctx, c.logKey(log), routeAny, true, func(ctx context.Context, s *stubs) error {
+		_, err := s.log.SetRetention(ctx, connect.NewRequest(&dlogpb.SetRetentionRequest{Log: c.ref(log), RetentionMs: retention.Milliseconds()}))
+		return err
+	})
+	return err
+}
+
 // DeleteLog deletes a log with its data. The proxy owning it releases it
 // first; with force an embedded writer that owns it is fenced. Errors:
 // dlog.ErrLogNotFound, dlog.ErrWriterActive (definite).

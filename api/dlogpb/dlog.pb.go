@@ -498,6 +498,96 @@ func (*CreateLogResponse) Descriptor() ([]byte, []int) {
 	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{5}
 }
 
+type SetRetentionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Log   *LogRef                `protobuf:"bytes,1,opt,name=log,proto3" json:"log,omitempty"`
+	// Retention in milliseconds; 0: the namespace's default (dlog proxy
+	// --retention), which by default keeps data until truncated.
+	RetentionMs   int64 `protobuf:"varint,2,opt,name=retention_ms,json=retentionMs,proto3" json:"retention_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRetentionRequest) Reset() {
+	*x = SetRetentionRequest{}
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRetentionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRetentionRequest) ProtoMessage() {}
+
+func (x *SetRetentionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRetentionRequest.ProtoReflect.Descriptor instead.
+func (*SetRetentionRequest) Descriptor() ([]byte, []int) {
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SetRetentionRequest) GetLog() *LogRef {
+	if x != nil {
+		return x.Log
+	}
+	return nil
+}
+
+func (x *SetRetentionRequest) GetRetentionMs() int64 {
+	if x != nil {
+		return x.RetentionMs
+	}
+	return 0
+}
+
+type SetRetentionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRetentionResponse) Reset() {
+	*x = SetRetentionResponse{}
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRetentionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRetentionResponse) ProtoMessage() {}
+
+func (x *SetRetentionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRetentionResponse.ProtoReflect.Descriptor instead.
+func (*SetRetentionResponse) Descriptor() ([]byte, []int) {
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{7}
+}
+
 type DeleteLogRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Log   *LogRef                `protobuf:"bytes,1,opt,name=log,proto3" json:"log,omitempty"`
@@ -509,7 +599,7 @@ type DeleteLogRequest struct {
 
 func (x *DeleteLogRequest) Reset() {
 	*x = DeleteLogRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[6]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +611,7 @@ func (x *DeleteLogRequest) String() string {
 func (*DeleteLogRequest) ProtoMessage() {}
 
 func (x *DeleteLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[6]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +624,7 @@ func (x *DeleteLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLogRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLogRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{6}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DeleteLogRequest) GetLog() *LogRef {
@@ -559,7 +649,7 @@ type DeleteLogResponse struct {
 
 func (x *DeleteLogResponse) Reset() {
 	*x = DeleteLogResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[7]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +661,7 @@ func (x *DeleteLogResponse) String() string {
 func (*DeleteLogResponse) ProtoMessage() {}
 
 func (x *DeleteLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[7]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +674,7 @@ func (x *DeleteLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLogResponse.ProtoReflect.Descriptor instead.
 func (*DeleteLogResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{7}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{9}
 }
 
 type ListLogsRequest struct {
@@ -600,7 +690,7 @@ type ListLogsRequest struct {
 
 func (x *ListLogsRequest) Reset() {
 	*x = ListLogsRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[8]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +702,7 @@ func (x *ListLogsRequest) String() string {
 func (*ListLogsRequest) ProtoMessage() {}
 
 func (x *ListLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[8]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +715,7 @@ func (x *ListLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLogsRequest.ProtoReflect.Descriptor instead.
 func (*ListLogsRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{8}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListLogsRequest) GetNamespace() string {
@@ -667,7 +757,7 @@ type ListLogsResponse struct {
 
 func (x *ListLogsResponse) Reset() {
 	*x = ListLogsResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[9]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +769,7 @@ func (x *ListLogsResponse) String() string {
 func (*ListLogsResponse) ProtoMessage() {}
 
 func (x *ListLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[9]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +782,7 @@ func (x *ListLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLogsResponse.ProtoReflect.Descriptor instead.
 func (*ListLogsResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{9}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListLogsResponse) GetLogs() []string {
@@ -718,7 +808,7 @@ type GetLogInfoRequest struct {
 
 func (x *GetLogInfoRequest) Reset() {
 	*x = GetLogInfoRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[10]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +820,7 @@ func (x *GetLogInfoRequest) String() string {
 func (*GetLogInfoRequest) ProtoMessage() {}
 
 func (x *GetLogInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[10]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +833,7 @@ func (x *GetLogInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLogInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetLogInfoRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{10}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetLogInfoRequest) GetLog() *LogRef {
@@ -772,7 +862,7 @@ type GetLogInfoResponse struct {
 
 func (x *GetLogInfoResponse) Reset() {
 	*x = GetLogInfoResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[11]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +874,7 @@ func (x *GetLogInfoResponse) String() string {
 func (*GetLogInfoResponse) ProtoMessage() {}
 
 func (x *GetLogInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[11]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +887,7 @@ func (x *GetLogInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLogInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetLogInfoResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{11}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetLogInfoResponse) GetFirstDlsn() string {
@@ -885,7 +975,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[12]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +987,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[12]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1000,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{12}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WriteRequest) GetLog() *LogRef {
@@ -958,7 +1048,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[13]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1060,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[13]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1073,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{13}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WriteResponse) GetDlsn() string {
@@ -1027,7 +1117,7 @@ type WriteBulkRequest struct {
 
 func (x *WriteBulkRequest) Reset() {
 	*x = WriteBulkRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[14]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1129,7 @@ func (x *WriteBulkRequest) String() string {
 func (*WriteBulkRequest) ProtoMessage() {}
 
 func (x *WriteBulkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[14]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1142,7 @@ func (x *WriteBulkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteBulkRequest.ProtoReflect.Descriptor instead.
 func (*WriteBulkRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{14}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WriteBulkRequest) GetLog() *LogRef {
@@ -1095,7 +1185,7 @@ type WriteBulkResponse struct {
 
 func (x *WriteBulkResponse) Reset() {
 	*x = WriteBulkResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[15]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +1197,7 @@ func (x *WriteBulkResponse) String() string {
 func (*WriteBulkResponse) ProtoMessage() {}
 
 func (x *WriteBulkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[15]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1210,7 @@ func (x *WriteBulkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteBulkResponse.ProtoReflect.Descriptor instead.
 func (*WriteBulkResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{15}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WriteBulkResponse) GetResults() []*WriteResult {
@@ -1149,7 +1239,7 @@ type WriteResult struct {
 
 func (x *WriteResult) Reset() {
 	*x = WriteResult{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[16]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1161,7 +1251,7 @@ func (x *WriteResult) String() string {
 func (*WriteResult) ProtoMessage() {}
 
 func (x *WriteResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[16]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1174,7 +1264,7 @@ func (x *WriteResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResult.ProtoReflect.Descriptor instead.
 func (*WriteResult) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{16}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WriteResult) GetDlsn() string {
@@ -1229,7 +1319,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[17]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1331,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[17]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1344,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{17}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReadRequest) GetLog() *LogRef {
@@ -1387,7 +1477,7 @@ type ReadResponse struct {
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[18]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1489,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[18]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1502,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{18}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReadResponse) GetRecords() []*ReadRecord {
@@ -1450,7 +1540,7 @@ type TruncateRequest struct {
 
 func (x *TruncateRequest) Reset() {
 	*x = TruncateRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[19]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1552,7 @@ func (x *TruncateRequest) String() string {
 func (*TruncateRequest) ProtoMessage() {}
 
 func (x *TruncateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[19]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1565,7 @@ func (x *TruncateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TruncateRequest.ProtoReflect.Descriptor instead.
 func (*TruncateRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{19}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TruncateRequest) GetLog() *LogRef {
@@ -1535,7 +1625,7 @@ type TruncateResponse struct {
 
 func (x *TruncateResponse) Reset() {
 	*x = TruncateResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[20]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1547,7 +1637,7 @@ func (x *TruncateResponse) String() string {
 func (*TruncateResponse) ProtoMessage() {}
 
 func (x *TruncateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[20]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1560,7 +1650,7 @@ func (x *TruncateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TruncateResponse.ProtoReflect.Descriptor instead.
 func (*TruncateResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{20}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TruncateResponse) GetTruncatedTo() string {
@@ -1579,7 +1669,7 @@ type GetLastDLSNRequest struct {
 
 func (x *GetLastDLSNRequest) Reset() {
 	*x = GetLastDLSNRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[21]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1681,7 @@ func (x *GetLastDLSNRequest) String() string {
 func (*GetLastDLSNRequest) ProtoMessage() {}
 
 func (x *GetLastDLSNRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[21]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1694,7 @@ func (x *GetLastDLSNRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLastDLSNRequest.ProtoReflect.Descriptor instead.
 func (*GetLastDLSNRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{21}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetLastDLSNRequest) GetLog() *LogRef {
@@ -1624,7 +1714,7 @@ type GetLastDLSNResponse struct {
 
 func (x *GetLastDLSNResponse) Reset() {
 	*x = GetLastDLSNResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[22]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1726,7 @@ func (x *GetLastDLSNResponse) String() string {
 func (*GetLastDLSNResponse) ProtoMessage() {}
 
 func (x *GetLastDLSNResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[22]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1739,7 @@ func (x *GetLastDLSNResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLastDLSNResponse.ProtoReflect.Descriptor instead.
 func (*GetLastDLSNResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{22}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetLastDLSNResponse) GetDlsn() string {
@@ -1676,7 +1766,7 @@ type GetSubscriptionRequest struct {
 
 func (x *GetSubscriptionRequest) Reset() {
 	*x = GetSubscriptionRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[23]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +1778,7 @@ func (x *GetSubscriptionRequest) String() string {
 func (*GetSubscriptionRequest) ProtoMessage() {}
 
 func (x *GetSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[23]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,7 +1791,7 @@ func (x *GetSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*GetSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{23}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetSubscriptionRequest) GetLog() *LogRef {
@@ -1728,7 +1818,7 @@ type GetSubscriptionResponse struct {
 
 func (x *GetSubscriptionResponse) Reset() {
 	*x = GetSubscriptionResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[24]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +1830,7 @@ func (x *GetSubscriptionResponse) String() string {
 func (*GetSubscriptionResponse) ProtoMessage() {}
 
 func (x *GetSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[24]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +1843,7 @@ func (x *GetSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*GetSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{24}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetSubscriptionResponse) GetDlsn() string {
@@ -1783,7 +1873,7 @@ type CommitSubscriptionRequest struct {
 
 func (x *CommitSubscriptionRequest) Reset() {
 	*x = CommitSubscriptionRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[25]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1795,7 +1885,7 @@ func (x *CommitSubscriptionRequest) String() string {
 func (*CommitSubscriptionRequest) ProtoMessage() {}
 
 func (x *CommitSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[25]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1808,7 +1898,7 @@ func (x *CommitSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*CommitSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{25}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CommitSubscriptionRequest) GetLog() *LogRef {
@@ -1847,7 +1937,7 @@ type CommitSubscriptionResponse struct {
 
 func (x *CommitSubscriptionResponse) Reset() {
 	*x = CommitSubscriptionResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[26]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +1949,7 @@ func (x *CommitSubscriptionResponse) String() string {
 func (*CommitSubscriptionResponse) ProtoMessage() {}
 
 func (x *CommitSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[26]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +1962,7 @@ func (x *CommitSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*CommitSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{26}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{28}
 }
 
 type HeartbeatRequest struct {
@@ -1884,7 +1974,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[27]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1896,7 +1986,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[27]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1909,7 +1999,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{27}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HeartbeatRequest) GetLog() *LogRef {
@@ -1928,7 +2018,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[28]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1940,7 +2030,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[28]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1953,7 +2043,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{28}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *HeartbeatResponse) GetOwner() string {
@@ -1983,7 +2073,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[29]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1995,7 +2085,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[29]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2008,7 +2098,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{29}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Segment) GetLssn() int64 {
@@ -2104,7 +2194,7 @@ type ListSegmentsRequest struct {
 
 func (x *ListSegmentsRequest) Reset() {
 	*x = ListSegmentsRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[30]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2206,7 @@ func (x *ListSegmentsRequest) String() string {
 func (*ListSegmentsRequest) ProtoMessage() {}
 
 func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[30]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2219,7 @@ func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{30}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListSegmentsRequest) GetLog() *LogRef {
@@ -2148,7 +2238,7 @@ type ListSegmentsResponse struct {
 
 func (x *ListSegmentsResponse) Reset() {
 	*x = ListSegmentsResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[31]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2250,7 @@ func (x *ListSegmentsResponse) String() string {
 func (*ListSegmentsResponse) ProtoMessage() {}
 
 func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[31]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2263,7 @@ func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{31}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListSegmentsResponse) GetSegments() []*Segment {
@@ -2192,7 +2282,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[32]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2204,7 +2294,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[32]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2217,7 +2307,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{32}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReleaseRequest) GetLog() *LogRef {
@@ -2235,7 +2325,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[33]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2247,7 +2337,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[33]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2260,7 +2350,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{33}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{35}
 }
 
 type SetAcceptNewLogsRequest struct {
@@ -2272,7 +2362,7 @@ type SetAcceptNewLogsRequest struct {
 
 func (x *SetAcceptNewLogsRequest) Reset() {
 	*x = SetAcceptNewLogsRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[34]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2284,7 +2374,7 @@ func (x *SetAcceptNewLogsRequest) String() string {
 func (*SetAcceptNewLogsRequest) ProtoMessage() {}
 
 func (x *SetAcceptNewLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[34]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2297,7 +2387,7 @@ func (x *SetAcceptNewLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAcceptNewLogsRequest.ProtoReflect.Descriptor instead.
 func (*SetAcceptNewLogsRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{34}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetAcceptNewLogsRequest) GetAccept() bool {
@@ -2315,7 +2405,7 @@ type SetAcceptNewLogsResponse struct {
 
 func (x *SetAcceptNewLogsResponse) Reset() {
 	*x = SetAcceptNewLogsResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[35]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +2417,7 @@ func (x *SetAcceptNewLogsResponse) String() string {
 func (*SetAcceptNewLogsResponse) ProtoMessage() {}
 
 func (x *SetAcceptNewLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[35]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +2430,7 @@ func (x *SetAcceptNewLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAcceptNewLogsResponse.ProtoReflect.Descriptor instead.
 func (*SetAcceptNewLogsResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{35}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{37}
 }
 
 type Bookie struct {
@@ -2358,7 +2448,7 @@ type Bookie struct {
 
 func (x *Bookie) Reset() {
 	*x = Bookie{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[36]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2370,7 +2460,7 @@ func (x *Bookie) String() string {
 func (*Bookie) ProtoMessage() {}
 
 func (x *Bookie) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[36]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2383,7 +2473,7 @@ func (x *Bookie) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bookie.ProtoReflect.Descriptor instead.
 func (*Bookie) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{36}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Bookie) GetId() string {
@@ -2443,7 +2533,7 @@ type ListBookiesRequest struct {
 
 func (x *ListBookiesRequest) Reset() {
 	*x = ListBookiesRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[37]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2455,7 +2545,7 @@ func (x *ListBookiesRequest) String() string {
 func (*ListBookiesRequest) ProtoMessage() {}
 
 func (x *ListBookiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[37]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2468,7 +2558,7 @@ func (x *ListBookiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBookiesRequest.ProtoReflect.Descriptor instead.
 func (*ListBookiesRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{37}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{39}
 }
 
 type ListBookiesResponse struct {
@@ -2480,7 +2570,7 @@ type ListBookiesResponse struct {
 
 func (x *ListBookiesResponse) Reset() {
 	*x = ListBookiesResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[38]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2492,7 +2582,7 @@ func (x *ListBookiesResponse) String() string {
 func (*ListBookiesResponse) ProtoMessage() {}
 
 func (x *ListBookiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[38]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2505,7 +2595,7 @@ func (x *ListBookiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBookiesResponse.ProtoReflect.Descriptor instead.
 func (*ListBookiesResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{38}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListBookiesResponse) GetBookies() []*Bookie {
@@ -2528,7 +2618,7 @@ type Proxy struct {
 
 func (x *Proxy) Reset() {
 	*x = Proxy{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[39]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2540,7 +2630,7 @@ func (x *Proxy) String() string {
 func (*Proxy) ProtoMessage() {}
 
 func (x *Proxy) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[39]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2553,7 +2643,7 @@ func (x *Proxy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Proxy.ProtoReflect.Descriptor instead.
 func (*Proxy) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{39}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Proxy) GetId() string {
@@ -2599,7 +2689,7 @@ type ListProxiesRequest struct {
 
 func (x *ListProxiesRequest) Reset() {
 	*x = ListProxiesRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[40]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +2701,7 @@ func (x *ListProxiesRequest) String() string {
 func (*ListProxiesRequest) ProtoMessage() {}
 
 func (x *ListProxiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[40]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +2714,7 @@ func (x *ListProxiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProxiesRequest.ProtoReflect.Descriptor instead.
 func (*ListProxiesRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{40}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{42}
 }
 
 type ListProxiesResponse struct {
@@ -2636,7 +2726,7 @@ type ListProxiesResponse struct {
 
 func (x *ListProxiesResponse) Reset() {
 	*x = ListProxiesResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[41]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2648,7 +2738,7 @@ func (x *ListProxiesResponse) String() string {
 func (*ListProxiesResponse) ProtoMessage() {}
 
 func (x *ListProxiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[41]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2661,7 +2751,7 @@ func (x *ListProxiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProxiesResponse.ProtoReflect.Descriptor instead.
 func (*ListProxiesResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{41}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListProxiesResponse) GetProxies() []*Proxy {
@@ -2681,7 +2771,7 @@ type Fragment struct {
 
 func (x *Fragment) Reset() {
 	*x = Fragment{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[42]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2693,7 +2783,7 @@ func (x *Fragment) String() string {
 func (*Fragment) ProtoMessage() {}
 
 func (x *Fragment) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[42]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2706,7 +2796,7 @@ func (x *Fragment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fragment.ProtoReflect.Descriptor instead.
 func (*Fragment) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{42}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Fragment) GetFirstEntryId() int64 {
@@ -2732,7 +2822,7 @@ type GetLedgerRequest struct {
 
 func (x *GetLedgerRequest) Reset() {
 	*x = GetLedgerRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[43]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2744,7 +2834,7 @@ func (x *GetLedgerRequest) String() string {
 func (*GetLedgerRequest) ProtoMessage() {}
 
 func (x *GetLedgerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[43]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2757,7 +2847,7 @@ func (x *GetLedgerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLedgerRequest.ProtoReflect.Descriptor instead.
 func (*GetLedgerRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{43}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetLedgerRequest) GetLedgerId() int64 {
@@ -2784,7 +2874,7 @@ type GetLedgerResponse struct {
 
 func (x *GetLedgerResponse) Reset() {
 	*x = GetLedgerResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[44]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2796,7 +2886,7 @@ func (x *GetLedgerResponse) String() string {
 func (*GetLedgerResponse) ProtoMessage() {}
 
 func (x *GetLedgerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[44]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2809,7 +2899,7 @@ func (x *GetLedgerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLedgerResponse.ProtoReflect.Descriptor instead.
 func (*GetLedgerResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{44}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetLedgerResponse) GetLedgerId() int64 {
@@ -2887,7 +2977,7 @@ type ReadLedgerRequest struct {
 
 func (x *ReadLedgerRequest) Reset() {
 	*x = ReadLedgerRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[45]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2899,7 +2989,7 @@ func (x *ReadLedgerRequest) String() string {
 func (*ReadLedgerRequest) ProtoMessage() {}
 
 func (x *ReadLedgerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[45]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2912,7 +3002,7 @@ func (x *ReadLedgerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadLedgerRequest.ProtoReflect.Descriptor instead.
 func (*ReadLedgerRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{45}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ReadLedgerRequest) GetLedgerId() int64 {
@@ -2946,7 +3036,7 @@ type ReadLedgerResponse struct {
 
 func (x *ReadLedgerResponse) Reset() {
 	*x = ReadLedgerResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[46]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2958,7 +3048,7 @@ func (x *ReadLedgerResponse) String() string {
 func (*ReadLedgerResponse) ProtoMessage() {}
 
 func (x *ReadLedgerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[46]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2971,7 +3061,7 @@ func (x *ReadLedgerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadLedgerResponse.ProtoReflect.Descriptor instead.
 func (*ReadLedgerResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{46}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ReadLedgerResponse) GetEntryId() int64 {
@@ -3019,7 +3109,11 @@ const file_dlog_api_v1_dlog_proto_rawDesc = "" +
 	"\x10CreateLogRequest\x12%\n" +
 	"\x03log\x18\x01 \x01(\v2\x13.dlog.api.v1.LogRefR\x03log\x12!\n" +
 	"\fretention_ms\x18\x02 \x01(\x03R\vretentionMs\"\x13\n" +
-	"\x11CreateLogResponse\"O\n" +
+	"\x11CreateLogResponse\"_\n" +
+	"\x13SetRetentionRequest\x12%\n" +
+	"\x03log\x18\x01 \x01(\v2\x13.dlog.api.v1.LogRefR\x03log\x12!\n" +
+	"\fretention_ms\x18\x02 \x01(\x03R\vretentionMs\"\x16\n" +
+	"\x14SetRetentionResponse\"O\n" +
 	"\x10DeleteLogRequest\x12%\n" +
 	"\x03log\x18\x01 \x01(\v2\x13.dlog.api.v1.LogRefR\x03log\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\"\x13\n" +
@@ -3211,14 +3305,15 @@ const file_dlog_api_v1_dlog_proto_rawDesc = "" +
 	"\vCODE_FENCED\x10\x14\x12\x14\n" +
 	"\x10CODE_UNAVAILABLE\x10\x15\x12\x10\n" +
 	"\fCODE_TIMEOUT\x10\x16\x12\x11\n" +
-	"\rCODE_INTERNAL\x10\x172\x88\b\n" +
+	"\rCODE_INTERNAL\x10\x172\xdd\b\n" +
 	"\n" +
 	"LogService\x12J\n" +
 	"\tCreateLog\x12\x1d.dlog.api.v1.CreateLogRequest\x1a\x1e.dlog.api.v1.CreateLogResponse\x12J\n" +
 	"\tDeleteLog\x12\x1d.dlog.api.v1.DeleteLogRequest\x1a\x1e.dlog.api.v1.DeleteLogResponse\x12G\n" +
 	"\bListLogs\x12\x1c.dlog.api.v1.ListLogsRequest\x1a\x1d.dlog.api.v1.ListLogsResponse\x12M\n" +
 	"\n" +
-	"GetLogInfo\x12\x1e.dlog.api.v1.GetLogInfoRequest\x1a\x1f.dlog.api.v1.GetLogInfoResponse\x12>\n" +
+	"GetLogInfo\x12\x1e.dlog.api.v1.GetLogInfoRequest\x1a\x1f.dlog.api.v1.GetLogInfoResponse\x12S\n" +
+	"\fSetRetention\x12 .dlog.api.v1.SetRetentionRequest\x1a!.dlog.api.v1.SetRetentionResponse\x12>\n" +
 	"\x05Write\x12\x19.dlog.api.v1.WriteRequest\x1a\x1a.dlog.api.v1.WriteResponse\x12J\n" +
 	"\tWriteBulk\x12\x1d.dlog.api.v1.WriteBulkRequest\x1a\x1e.dlog.api.v1.WriteBulkResponse\x12=\n" +
 	"\x04Read\x12\x18.dlog.api.v1.ReadRequest\x1a\x19.dlog.api.v1.ReadResponse0\x01\x12G\n" +
@@ -3250,7 +3345,7 @@ func file_dlog_api_v1_dlog_proto_rawDescGZIP() []byte {
 }
 
 var file_dlog_api_v1_dlog_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_dlog_api_v1_dlog_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_dlog_api_v1_dlog_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_dlog_api_v1_dlog_proto_goTypes = []any{
 	(Code)(0),                          // 0: dlog.api.v1.Code
 	(*ErrorDetail)(nil),                // 1: dlog.api.v1.ErrorDetail
@@ -3259,117 +3354,122 @@ var file_dlog_api_v1_dlog_proto_goTypes = []any{
 	(*ReadRecord)(nil),                 // 4: dlog.api.v1.ReadRecord
 	(*CreateLogRequest)(nil),           // 5: dlog.api.v1.CreateLogRequest
 	(*CreateLogResponse)(nil),          // 6: dlog.api.v1.CreateLogResponse
-	(*DeleteLogRequest)(nil),           // 7: dlog.api.v1.DeleteLogRequest
-	(*DeleteLogResponse)(nil),          // 8: dlog.api.v1.DeleteLogResponse
-	(*ListLogsRequest)(nil),            // 9: dlog.api.v1.ListLogsRequest
-	(*ListLogsResponse)(nil),           // 10: dlog.api.v1.ListLogsResponse
-	(*GetLogInfoRequest)(nil),          // 11: dlog.api.v1.GetLogInfoRequest
-	(*GetLogInfoResponse)(nil),         // 12: dlog.api.v1.GetLogInfoResponse
-	(*WriteRequest)(nil),               // 13: dlog.api.v1.WriteRequest
-	(*WriteResponse)(nil),              // 14: dlog.api.v1.WriteResponse
-	(*WriteBulkRequest)(nil),           // 15: dlog.api.v1.WriteBulkRequest
-	(*WriteBulkResponse)(nil),          // 16: dlog.api.v1.WriteBulkResponse
-	(*WriteResult)(nil),                // 17: dlog.api.v1.WriteResult
-	(*ReadRequest)(nil),                // 18: dlog.api.v1.ReadRequest
-	(*ReadResponse)(nil),               // 19: dlog.api.v1.ReadResponse
-	(*TruncateRequest)(nil),            // 20: dlog.api.v1.TruncateRequest
-	(*TruncateResponse)(nil),           // 21: dlog.api.v1.TruncateResponse
-	(*GetLastDLSNRequest)(nil),         // 22: dlog.api.v1.GetLastDLSNRequest
-	(*GetLastDLSNResponse)(nil),        // 23: dlog.api.v1.GetLastDLSNResponse
-	(*GetSubscriptionRequest)(nil),     // 24: dlog.api.v1.GetSubscriptionRequest
-	(*GetSubscriptionResponse)(nil),    // 25: dlog.api.v1.GetSubscriptionResponse
-	(*CommitSubscriptionRequest)(nil),  // 26: dlog.api.v1.CommitSubscriptionRequest
-	(*CommitSubscriptionResponse)(nil), // 27: dlog.api.v1.CommitSubscriptionResponse
-	(*HeartbeatRequest)(nil),           // 28: dlog.api.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),          // 29: dlog.api.v1.HeartbeatResponse
-	(*Segment)(nil),                    // 30: dlog.api.v1.Segment
-	(*ListSegmentsRequest)(nil),        // 31: dlog.api.v1.ListSegmentsRequest
-	(*ListSegmentsResponse)(nil),       // 32: dlog.api.v1.ListSegmentsResponse
-	(*ReleaseRequest)(nil),             // 33: dlog.api.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),            // 34: dlog.api.v1.ReleaseResponse
-	(*SetAcceptNewLogsRequest)(nil),    // 35: dlog.api.v1.SetAcceptNewLogsRequest
-	(*SetAcceptNewLogsResponse)(nil),   // 36: dlog.api.v1.SetAcceptNewLogsResponse
-	(*Bookie)(nil),                     // 37: dlog.api.v1.Bookie
-	(*ListBookiesRequest)(nil),         // 38: dlog.api.v1.ListBookiesRequest
-	(*ListBookiesResponse)(nil),        // 39: dlog.api.v1.ListBookiesResponse
-	(*Proxy)(nil),                      // 40: dlog.api.v1.Proxy
-	(*ListProxiesRequest)(nil),         // 41: dlog.api.v1.ListProxiesRequest
-	(*ListProxiesResponse)(nil),        // 42: dlog.api.v1.ListProxiesResponse
-	(*Fragment)(nil),                   // 43: dlog.api.v1.Fragment
-	(*GetLedgerRequest)(nil),           // 44: dlog.api.v1.GetLedgerRequest
-	(*GetLedgerResponse)(nil),          // 45: dlog.api.v1.GetLedgerResponse
-	(*ReadLedgerRequest)(nil),          // 46: dlog.api.v1.ReadLedgerRequest
-	(*ReadLedgerResponse)(nil),         // 47: dlog.api.v1.ReadLedgerResponse
-	nil,                                // 48: dlog.api.v1.GetLedgerResponse.CustomEntry
+	(*SetRetentionRequest)(nil),        // 7: dlog.api.v1.SetRetentionRequest
+	(*SetRetentionResponse)(nil),       // 8: dlog.api.v1.SetRetentionResponse
+	(*DeleteLogRequest)(nil),           // 9: dlog.api.v1.DeleteLogRequest
+	(*DeleteLogResponse)(nil),          // 10: dlog.api.v1.DeleteLogResponse
+	(*ListLogsRequest)(nil),            // 11: dlog.api.v1.ListLogsRequest
+	(*ListLogsResponse)(nil),           // 12: dlog.api.v1.ListLogsResponse
+	(*GetLogInfoRequest)(nil),          // 13: dlog.api.v1.GetLogInfoRequest
+	(*GetLogInfoResponse)(nil),         // 14: dlog.api.v1.GetLogInfoResponse
+	(*WriteRequest)(nil),               // 15: dlog.api.v1.WriteRequest
+	(*WriteResponse)(nil),              // 16: dlog.api.v1.WriteResponse
+	(*WriteBulkRequest)(nil),           // 17: dlog.api.v1.WriteBulkRequest
+	(*WriteBulkResponse)(nil),          // 18: dlog.api.v1.WriteBulkResponse
+	(*WriteResult)(nil),                // 19: dlog.api.v1.WriteResult
+	(*ReadRequest)(nil),                // 20: dlog.api.v1.ReadRequest
+	(*ReadResponse)(nil),               // 21: dlog.api.v1.ReadResponse
+	(*TruncateRequest)(nil),            // 22: dlog.api.v1.TruncateRequest
+	(*TruncateResponse)(nil),           // 23: dlog.api.v1.TruncateResponse
+	(*GetLastDLSNRequest)(nil),         // 24: dlog.api.v1.GetLastDLSNRequest
+	(*GetLastDLSNResponse)(nil),        // 25: dlog.api.v1.GetLastDLSNResponse
+	(*GetSubscriptionRequest)(nil),     // 26: dlog.api.v1.GetSubscriptionRequest
+	(*GetSubscriptionResponse)(nil),    // 27: dlog.api.v1.GetSubscriptionResponse
+	(*CommitSubscriptionRequest)(nil),  // 28: dlog.api.v1.CommitSubscriptionRequest
+	(*CommitSubscriptionResponse)(nil), // 29: dlog.api.v1.CommitSubscriptionResponse
+	(*HeartbeatRequest)(nil),           // 30: dlog.api.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),          // 31: dlog.api.v1.HeartbeatResponse
+	(*Segment)(nil),                    // 32: dlog.api.v1.Segment
+	(*ListSegmentsRequest)(nil),        // 33: dlog.api.v1.ListSegmentsRequest
+	(*ListSegmentsResponse)(nil),       // 34: dlog.api.v1.ListSegmentsResponse
+	(*ReleaseRequest)(nil),             // 35: dlog.api.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),            // 36: dlog.api.v1.ReleaseResponse
+	(*SetAcceptNewLogsRequest)(nil),    // 37: dlog.api.v1.SetAcceptNewLogsRequest
+	(*SetAcceptNewLogsResponse)(nil),   // 38: dlog.api.v1.SetAcceptNewLogsResponse
+	(*Bookie)(nil),                     // 39: dlog.api.v1.Bookie
+	(*ListBookiesRequest)(nil),         // 40: dlog.api.v1.ListBookiesRequest
+	(*ListBookiesResponse)(nil),        // 41: dlog.api.v1.ListBookiesResponse
+	(*Proxy)(nil),                      // 42: dlog.api.v1.Proxy
+	(*ListProxiesRequest)(nil),         // 43: dlog.api.v1.ListProxiesRequest
+	(*ListProxiesResponse)(nil),        // 44: dlog.api.v1.ListProxiesResponse
+	(*Fragment)(nil),                   // 45: dlog.api.v1.Fragment
+	(*GetLedgerRequest)(nil),           // 46: dlog.api.v1.GetLedgerRequest
+	(*GetLedgerResponse)(nil),          // 47: dlog.api.v1.GetLedgerResponse
+	(*ReadLedgerRequest)(nil),          // 48: dlog.api.v1.ReadLedgerRequest
+	(*ReadLedgerResponse)(nil),         // 49: dlog.api.v1.ReadLedgerResponse
+	nil,                                // 50: dlog.api.v1.GetLedgerResponse.CustomEntry
 }
 var file_dlog_api_v1_dlog_proto_depIdxs = []int32{
 	0,  // 0: dlog.api.v1.ErrorDetail.code:type_name -> dlog.api.v1.Code
 	2,  // 1: dlog.api.v1.CreateLogRequest.log:type_name -> dlog.api.v1.LogRef
-	2,  // 2: dlog.api.v1.DeleteLogRequest.log:type_name -> dlog.api.v1.LogRef
-	2,  // 3: dlog.api.v1.GetLogInfoRequest.log:type_name -> dlog.api.v1.LogRef
-	2,  // 4: dlog.api.v1.WriteRequest.log:type_name -> dlog.api.v1.LogRef
-	3,  // 5: dlog.api.v1.WriteRequest.record:type_name -> dlog.api.v1.Record
-	2,  // 6: dlog.api.v1.WriteBulkRequest.log:type_name -> dlog.api.v1.LogRef
-	3,  // 7: dlog.api.v1.WriteBulkRequest.records:type_name -> dlog.api.v1.Record
-	17, // 8: dlog.api.v1.WriteBulkResponse.results:type_name -> dlog.api.v1.WriteResult
-	1,  // 9: dlog.api.v1.WriteResult.error:type_name -> dlog.api.v1.ErrorDetail
-	2,  // 10: dlog.api.v1.ReadRequest.log:type_name -> dlog.api.v1.LogRef
-	4,  // 11: dlog.api.v1.ReadResponse.records:type_name -> dlog.api.v1.ReadRecord
-	2,  // 12: dlog.api.v1.TruncateRequest.log:type_name -> dlog.api.v1.LogRef
-	2,  // 13: dlog.api.v1.GetLastDLSNRequest.log:type_name -> dlog.api.v1.LogRef
-	2,  // 14: dlog.api.v1.GetSubscriptionRequest.log:type_name -> dlog.api.v1.LogRef
-	2,  // 15: dlog.api.v1.CommitSubscriptionRequest.log:type_name -> dlog.api.v1.LogRef
-	2,  // 16: dlog.api.v1.HeartbeatRequest.log:type_name -> dlog.api.v1.LogRef
-	2,  // 17: dlog.api.v1.ListSegmentsRequest.log:type_name -> dlog.api.v1.LogRef
-	30, // 18: dlog.api.v1.ListSegmentsResponse.segments:type_name -> dlog.api.v1.Segment
-	2,  // 19: dlog.api.v1.ReleaseRequest.log:type_name -> dlog.api.v1.LogRef
-	37, // 20: dlog.api.v1.ListBookiesResponse.bookies:type_name -> dlog.api.v1.Bookie
-	40, // 21: dlog.api.v1.ListProxiesResponse.proxies:type_name -> dlog.api.v1.Proxy
-	43, // 22: dlog.api.v1.GetLedgerResponse.fragments:type_name -> dlog.api.v1.Fragment
-	48, // 23: dlog.api.v1.GetLedgerResponse.custom:type_name -> dlog.api.v1.GetLedgerResponse.CustomEntry
-	5,  // 24: dlog.api.v1.LogService.CreateLog:input_type -> dlog.api.v1.CreateLogRequest
-	7,  // 25: dlog.api.v1.LogService.DeleteLog:input_type -> dlog.api.v1.DeleteLogRequest
-	9,  // 26: dlog.api.v1.LogService.ListLogs:input_type -> dlog.api.v1.ListLogsRequest
-	11, // 27: dlog.api.v1.LogService.GetLogInfo:input_type -> dlog.api.v1.GetLogInfoRequest
-	13, // 28: dlog.api.v1.LogService.Write:input_type -> dlog.api.v1.WriteRequest
-	15, // 29: dlog.api.v1.LogService.WriteBulk:input_type -> dlog.api.v1.WriteBulkRequest
-	18, // 30: dlog.api.v1.LogService.Read:input_type -> dlog.api.v1.ReadRequest
-	20, // 31: dlog.api.v1.LogService.Truncate:input_type -> dlog.api.v1.TruncateRequest
-	22, // 32: dlog.api.v1.LogService.GetLastDLSN:input_type -> dlog.api.v1.GetLastDLSNRequest
-	24, // 33: dlog.api.v1.LogService.GetSubscription:input_type -> dlog.api.v1.GetSubscriptionRequest
-	26, // 34: dlog.api.v1.LogService.CommitSubscription:input_type -> dlog.api.v1.CommitSubscriptionRequest
-	28, // 35: dlog.api.v1.LogService.Heartbeat:input_type -> dlog.api.v1.HeartbeatRequest
-	31, // 36: dlog.api.v1.LogService.ListSegments:input_type -> dlog.api.v1.ListSegmentsRequest
-	33, // 37: dlog.api.v1.AdminService.Release:input_type -> dlog.api.v1.ReleaseRequest
-	35, // 38: dlog.api.v1.AdminService.SetAcceptNewLogs:input_type -> dlog.api.v1.SetAcceptNewLogsRequest
-	38, // 39: dlog.api.v1.AdminService.ListBookies:input_type -> dlog.api.v1.ListBookiesRequest
-	41, // 40: dlog.api.v1.AdminService.ListProxies:input_type -> dlog.api.v1.ListProxiesRequest
-	44, // 41: dlog.api.v1.AdminService.GetLedger:input_type -> dlog.api.v1.GetLedgerRequest
-	46, // 42: dlog.api.v1.AdminService.ReadLedger:input_type -> dlog.api.v1.ReadLedgerRequest
-	6,  // 43: dlog.api.v1.LogService.CreateLog:output_type -> dlog.api.v1.CreateLogResponse
-	8,  // 44: dlog.api.v1.LogService.DeleteLog:output_type -> dlog.api.v1.DeleteLogResponse
-	10, // 45: dlog.api.v1.LogService.ListLogs:output_type -> dlog.api.v1.ListLogsResponse
-	12, // 46: dlog.api.v1.LogService.GetLogInfo:output_type -> dlog.api.v1.GetLogInfoResponse
-	14, // 47: dlog.api.v1.LogService.Write:output_type -> dlog.api.v1.WriteResponse
-	16, // 48: dlog.api.v1.LogService.WriteBulk:output_type -> dlog.api.v1.WriteBulkResponse
-	19, // 49: dlog.api.v1.LogService.Read:output_type -> dlog.api.v1.ReadResponse
-	21, // 50: dlog.api.v1.LogService.Truncate:output_type -> dlog.api.v1.TruncateResponse
-	23, // 51: dlog.api.v1.LogService.GetLastDLSN:output_type -> dlog.api.v1.GetLastDLSNResponse
-	25, // 52: dlog.api.v1.LogService.GetSubscription:output_type -> dlog.api.v1.GetSubscriptionResponse
-	27, // 53: dlog.api.v1.LogService.CommitSubscription:output_type -> dlog.api.v1.CommitSubscriptionResponse
-	29, // 54: dlog.api.v1.LogService.Heartbeat:output_type -> dlog.api.v1.HeartbeatResponse
-	32, // 55: dlog.api.v1.LogService.ListSegments:output_type -> dlog.api.v1.ListSegmentsResponse
-	34, // 56: dlog.api.v1.AdminService.Release:output_type -> dlog.api.v1.ReleaseResponse
-	36, // 57: dlog.api.v1.AdminService.SetAcceptNewLogs:output_type -> dlog.api.v1.SetAcceptNewLogsResponse
-	39, // 58: dlog.api.v1.AdminService.ListBookies:output_type -> dlog.api.v1.ListBookiesResponse
-	42, // 59: dlog.api.v1.AdminService.ListProxies:output_type -> dlog.api.v1.ListProxiesResponse
-	45, // 60: dlog.api.v1.AdminService.GetLedger:output_type -> dlog.api.v1.GetLedgerResponse
-	47, // 61: dlog.api.v1.AdminService.ReadLedger:output_type -> dlog.api.v1.ReadLedgerResponse
-	43, // [43:62] is the sub-list for method output_type
-	24, // [24:43] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	2,  // 2: dlog.api.v1.SetRetentionRequest.log:type_name -> dlog.api.v1.LogRef
+	2,  // 3: dlog.api.v1.DeleteLogRequest.log:type_name -> dlog.api.v1.LogRef
+	2,  // 4: dlog.api.v1.GetLogInfoRequest.log:type_name -> dlog.api.v1.LogRef
+	2,  // 5: dlog.api.v1.WriteRequest.log:type_name -> dlog.api.v1.LogRef
+	3,  // 6: dlog.api.v1.WriteRequest.record:type_name -> dlog.api.v1.Record
+	2,  // 7: dlog.api.v1.WriteBulkRequest.log:type_name -> dlog.api.v1.LogRef
+	3,  // 8: dlog.api.v1.WriteBulkRequest.records:type_name -> dlog.api.v1.Record
+	19, // 9: dlog.api.v1.WriteBulkResponse.results:type_name -> dlog.api.v1.WriteResult
+	1,  // 10: dlog.api.v1.WriteResult.error:type_name -> dlog.api.v1.ErrorDetail
+	2,  // 11: dlog.api.v1.ReadRequest.log:type_name -> dlog.api.v1.LogRef
+	4,  // 12: dlog.api.v1.ReadResponse.records:type_name -> dlog.api.v1.ReadRecord
+	2,  // 13: dlog.api.v1.TruncateRequest.log:type_name -> dlog.api.v1.LogRef
+	2,  // 14: dlog.api.v1.GetLastDLSNRequest.log:type_name -> dlog.api.v1.LogRef
+	2,  // 15: dlog.api.v1.GetSubscriptionRequest.log:type_name -> dlog.api.v1.LogRef
+	2,  // 16: dlog.api.v1.CommitSubscriptionRequest.log:type_name -> dlog.api.v1.LogRef
+	2,  // 17: dlog.api.v1.HeartbeatRequest.log:type_name -> dlog.api.v1.LogRef
+	2,  // 18: dlog.api.v1.ListSegmentsRequest.log:type_name -> dlog.api.v1.LogRef
+	32, // 19: dlog.api.v1.ListSegmentsResponse.segments:type_name -> dlog.api.v1.Segment
+	2,  // 20: dlog.api.v1.ReleaseRequest.log:type_name -> dlog.api.v1.LogRef
+	39, // 21: dlog.api.v1.ListBookiesResponse.bookies:type_name -> dlog.api.v1.Bookie
+	42, // 22: dlog.api.v1.ListProxiesResponse.proxies:type_name -> dlog.api.v1.Proxy
+	45, // 23: dlog.api.v1.GetLedgerResponse.fragments:type_name -> dlog.api.v1.Fragment
+	50, // 24: dlog.api.v1.GetLedgerResponse.custom:type_name -> dlog.api.v1.GetLedgerResponse.CustomEntry
+	5,  // 25: dlog.api.v1.LogService.CreateLog:input_type -> dlog.api.v1.CreateLogRequest
+	9,  // 26: dlog.api.v1.LogService.DeleteLog:input_type -> dlog.api.v1.DeleteLogRequest
+	11, // 27: dlog.api.v1.LogService.ListLogs:input_type -> dlog.api.v1.ListLogsRequest
+	13, // 28: dlog.api.v1.LogService.GetLogInfo:input_type -> dlog.api.v1.GetLogInfoRequest
+	7,  // 29: dlog.api.v1.LogService.SetRetention:input_type -> dlog.api.v1.SetRetentionRequest
+	15, // 30: dlog.api.v1.LogService.Write:input_type -> dlog.api.v1.WriteRequest
+	17, // 31: dlog.api.v1.LogService.WriteBulk:input_type -> dlog.api.v1.WriteBulkRequest
+	20, // 32: dlog.api.v1.LogService.Read:input_type -> dlog.api.v1.ReadRequest
+	22, // 33: dlog.api.v1.LogService.Truncate:input_type -> dlog.api.v1.TruncateRequest
+	24, // 34: dlog.api.v1.LogService.GetLastDLSN:input_type -> dlog.api.v1.GetLastDLSNRequest
+	26, // 35: dlog.api.v1.LogService.GetSubscription:input_type -> dlog.api.v1.GetSubscriptionRequest
+	28, // 36: dlog.api.v1.LogService.CommitSubscription:input_type -> dlog.api.v1.CommitSubscriptionRequest
+	30, // 37: dlog.api.v1.LogService.Heartbeat:input_type -> dlog.api.v1.HeartbeatRequest
+	33, // 38: dlog.api.v1.LogService.ListSegments:input_type -> dlog.api.v1.ListSegmentsRequest
+	35, // 39: dlog.api.v1.AdminService.Release:input_type -> dlog.api.v1.ReleaseRequest
+	37, // 40: dlog.api.v1.AdminService.SetAcceptNewLogs:input_type -> dlog.api.v1.SetAcceptNewLogsRequest
+	40, // 41: dlog.api.v1.AdminService.ListBookies:input_type -> dlog.api.v1.ListBookiesRequest
+	43, // 42: dlog.api.v1.AdminService.ListProxies:input_type -> dlog.api.v1.ListProxiesRequest
+	46, // 43: dlog.api.v1.AdminService.GetLedger:input_type -> dlog.api.v1.GetLedgerRequest
+	48, // 44: dlog.api.v1.AdminService.ReadLedger:input_type -> dlog.api.v1.ReadLedgerRequest
+	6,  // 45: dlog.api.v1.LogService.CreateLog:output_type -> dlog.api.v1.CreateLogResponse
+	10, // 46: dlog.api.v1.LogService.DeleteLog:output_type -> dlog.api.v1.DeleteLogResponse
+	12, // 47: dlog.api.v1.LogService.ListLogs:output_type -> dlog.api.v1.ListLogsResponse
+	14, // 48: dlog.api.v1.LogService.GetLogInfo:output_type -> dlog.api.v1.GetLogInfoResponse
+	8,  // 49: dlog.api.v1.LogService.SetRetention:output_type -> dlog.api.v1.SetRetentionResponse
+	16, // 50: dlog.api.v1.LogService.Write:output_type -> dlog.api.v1.WriteResponse
+	18, // 51: dlog.api.v1.LogService.WriteBulk:output_type -> dlog.api.v1.WriteBulkResponse
+	21, // 52: dlog.api.v1.LogService.Read:output_type -> dlog.api.v1.ReadResponse
+	23, // 53: dlog.api.v1.LogService.Truncate:output_type -> dlog.api.v1.TruncateResponse
+	25, // 54: dlog.api.v1.LogService.GetLastDLSN:output_type -> dlog.api.v1.GetLastDLSNResponse
+	27, // 55: dlog.api.v1.LogService.GetSubscription:output_type -> dlog.api.v1.GetSubscriptionResponse
+	29, // 56: dlog.api.v1.LogService.CommitSubscription:output_type -> dlog.api.v1.CommitSubscriptionResponse
+	31, // 57: dlog.api.v1.LogService.Heartbeat:output_type -> dlog.api.v1.HeartbeatResponse
+	34, // 58: dlog.api.v1.LogService.ListSegments:output_type -> dlog.api.v1.ListSegmentsResponse
+	36, // 59: dlog.api.v1.AdminService.Release:output_type -> dlog.api.v1.ReleaseResponse
+	38, // 60: dlog.api.v1.AdminService.SetAcceptNewLogs:output_type -> dlog.api.v1.SetAcceptNewLogsResponse
+	41, // 61: dlog.api.v1.AdminService.ListBookies:output_type -> dlog.api.v1.ListBookiesResponse
+	44, // 62: dlog.api.v1.AdminService.ListProxies:output_type -> dlog.api.v1.ListProxiesResponse
+	47, // 63: dlog.api.v1.AdminService.GetLedger:output_type -> dlog.api.v1.GetLedgerResponse
+	49, // 64: dlog.api.v1.AdminService.ReadLedger:output_type -> dlog.api.v1.ReadLedgerResponse
+	45, // [45:65] is the sub-list for method output_type
+	25, // [25:45] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_dlog_api_v1_dlog_proto_init() }
@@ -3378,14 +3478,14 @@ func file_dlog_api_v1_dlog_proto_init() {
 		return
 	}
 	file_dlog_api_v1_dlog_proto_msgTypes[2].OneofWrappers = []any{}
-	file_dlog_api_v1_dlog_proto_msgTypes[17].OneofWrappers = []any{
+	file_dlog_api_v1_dlog_proto_msgTypes[19].OneofWrappers = []any{
 		(*ReadRequest_Dlsn)(nil),
 		(*ReadRequest_Txid)(nil),
 		(*ReadRequest_Start)(nil),
 		(*ReadRequest_End)(nil),
 		(*ReadRequest_Subscription)(nil),
 	}
-	file_dlog_api_v1_dlog_proto_msgTypes[19].OneofWrappers = []any{
+	file_dlog_api_v1_dlog_proto_msgTypes[21].OneofWrappers = []any{
 		(*TruncateRequest_Dlsn)(nil),
 		(*TruncateRequest_Txid)(nil),
 	}
@@ -3395,7 +3495,7 @@ func file_dlog_api_v1_dlog_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dlog_api_v1_dlog_proto_rawDesc), len(file_dlog_api_v1_dlog_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   48,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

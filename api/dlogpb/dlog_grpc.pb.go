@@ -34,6 +34,7 @@ const (
 	LogService_DeleteLog_FullMethodName          = "/dlog.api.v1.LogService/DeleteLog"
 	LogService_ListLogs_FullMethodName           = "/dlog.api.v1.LogService/ListLogs"
 	LogService_GetLogInfo_FullMethodName         = "/dlog.api.v1.LogService/GetLogInfo"
+	LogService_SetRetention_FullMethodName       = "/dlog.api.v1.LogService/SetRetention"
 	LogService_Write_FullMethodName              = "/dlog.api.v1.LogService/Write"
 	LogService_WriteBulk_FullMethodName          = "/dlog.api.v1.LogService/WriteBulk"
 	LogService_Read_FullMethodName               = "/dlog.api.v1.LogService/Read"
@@ -53,6 +54,8 @@ type LogServiceClient interface {
 	DeleteLog(ctx context.Context, in *DeleteLogRequest, opts ...grpc.CallOption) (*DeleteLogResponse, error)
 	ListLogs(ctx context.Context, in *ListLogsRequest, opts ...grpc.CallOption) (*ListLogsResponse, error)
 	GetLogInfo(ctx context.Context, in *GetLogInfoRequest, opts ...grpc.CallOption) (*GetLogInfoResponse, error)
+	// SetRetention changes how long a log's completed segments are kept.
+	SetRetention(ctx context.Context, in *SetRetentionRequest, opts ...grpc.CallOption) (*SetRetentionResponse, error)
 	// Write appends one record; answered once durable.
 	Write(ctx context.Context, in *WriteRequest, opts ...grpc.CallOption) (*WriteResponse, error)
 	// WriteBulk appends records in order with prefix-failure semantics: after
@@ -112,6 +115,16 @@ func (c *logServiceClient) GetLogInfo(ctx context.Context, in *GetLogInfoRequest
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetLogInfoResponse)
 	err := c.cc.Invoke(ctx, LogService_GetLogInfo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *logServiceClient) SetRetention(ctx context.Context, in *SetRetentionRequest, opts ...grpc.CallOption) (*SetRetentionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetRetentionResponse)
+	err := c.cc.Invoke(ctx, LogService_SetRetention_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -225,6 +238,8 @@ type LogServiceServer interface {
 	DeleteLog(context.Context, *DeleteLogRequest) (*DeleteLogResponse, error)
 	ListLogs(context.Context, *ListLogsRequest) (*ListLogsResponse, error)
 	GetLogInfo(context.Context, *GetLogInfoRequest) (*GetLogInfoResponse, error)
+	// SetRetention changes how long a log's completed segments are kept.
+	SetRetention(context.Context, *SetRetentionRequest) (*SetRetentionResponse, error)
 	// Write appends one record; answered once durable.
 	Write(context.Context, *WriteRequest) (*WriteResponse, error)
 	// WriteBulk appends records in order with prefix-failure semantics: after
@@ -261,6 +276,9 @@ func (UnimplementedLogServiceServer) ListLogs(context.Context, *ListLogsRequest)
 }
 func (UnimplementedLogServiceServer) GetLogInfo(context.Context, *GetLogInfoRequest) (*GetLogInfoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLogInfo not implemented")
+}
+func (UnimplementedLogServiceServer) SetRetention(context.Context, *SetRetentionRequest) (*SetRetentionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetRetention not implemented")
 }
 func (UnimplementedLogServiceServer) Write(context.Context, *WriteRequest) (*WriteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Write not implemented")
@@ -378,6 +396,24 @@ func _LogService_GetLogInfo_Handler(srv interface{}, ctx context.Context, dec fu
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(LogServiceServer).GetLogInfo(ctx, req.(*GetLogInfoRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LogService_SetRetention_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetRetentionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LogServiceServer).SetRetention(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LogService_SetRetention_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LogServiceServer).SetRetention(ctx, req.(*SetRetentionRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -559,6 +595,10 @@ var LogService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetLogInfo",
 			Handler:    _LogService_GetLogInfo_Handler,
+		},
+		{
+			MethodName: "SetRetention",
+			Handler:    _LogService_SetRetention_Handler,
 		},
 		{
 			MethodName: "Write",

@@ -137,6 +137,18 @@ func TestClientCommands(t *testing.T) {
 	if r := run("", "read", "orders", "--limit", "1"); r.stdout != "c\n" {
 		t.Fatalf("read after truncate: %q", r.stdout)
 	}
+	if o := one(run("", "log", "set-retention", "other", "36h", "-o", "json")); o["action"] != "retention-set" || o["retention-ms"] != float64(36*3600*1000) {
+		t.Fatalf("log set-retention: %v", o)
+	}
+	if o := one(run("", "log", "info", "other", "-o", "json")); o["retention-ms"] != float64(36*3600*1000) {
+		t.Fatalf("log info after set-retention: %v", o)
+	}
+	if r := runDlog(t, "", append([]string{"log", "set-retention", "other", "-1h"}, srv...)...); r.code != ExitUsage {
+		t.Fatalf("negative retention: %s", r)
+	}
+	if r := runDlog(t, "", append([]string{"log", "set-retention", "nobody", "1h"}, srv...)...); r.code != ExitError || !strings.Contains(r.stderr, "not found") {
+		t.Fatalf("retention of a missing log: %s", r)
+	}
 	if o := one(run("", "log", "delete", "other", "-o", "json")); o["action"] != "deleted" {
 		t.Fatalf("log delete: %v", o)
 	}

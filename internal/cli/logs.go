@@ -20,7 +20,8 @@ func newLogCmd(e *env) *cobra.Command {
 		Use:   "log",
 		Short: "Create, list, describe, delete and truncate logs",
 	}
-	c.AddCommand(newLogCreateCmd(e), newLogListCmd(e), newLogInfoCmd(e), newLogDeleteCmd(e), newLogTruncateCmd(e))
+	c.AddCommand(newLogCreateCmd(e), newLogListCmd(e), newLogInfoCmd(e), newLogDeleteCmd(e), newLogTruncateCmd(e),
+		newLogSetRetentionCmd(e))
 	return c
 }
 
@@ -30,6 +31,7 @@ type logResult struct {
 	Log         string `json:"log"`
 	Action      string `json:"action"`
 	TruncatedTo string `json:"truncated-to,omitempty"`
+	RetentionMs *int64 `json:"retention-ms,omitempty"`
 }
 
 func (e *env) printLogResult(r logResult, human string) error {
@@ -54,7 +56,7 @@ func newLogCreateCmd(e *env) *cobra.Command {
 				return err
 			}
 			if retention < 0 {
-				return Usagef("--retention %v: want 0 (keep until truncated) or more", retention)
+				return Usagef("--retention %v: want 0 (the namespace default) or more", retention)
 			}
 			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
 				if err := cl.CreateLog(ctx, log, retention); err != nil {
@@ -66,7 +68,45 @@ func newLogCreateCmd(e *env) *cobra.Command {
 		},
 	}
 	addClientFlags(c, &f)
-	c.Flags().DurationVar(&retention, "retention", 0, "delete completed segments this long after completion (0: keep until truncated)")
+	c.Flags().DurationVar(&retention, "retention", 0, "delete completed segments this long after completion (0: the namespace's default, which keeps them until truncated unless the proxy runs with --retention)")
+	return c
+}
+
+func newLogSetRetentionCmd(e *env) *cobra.Command {
+	var f clientFlags
+	c := &cobra.Command{
+		Use:   "set-retention LOG DURATION",
+		Short: "Change how long a log keeps completed segments",
+		Long: `Change how long a log keeps its completed segments after completion. The
+collector applies the new period on its next pass: shortening it deletes
+the segments already older than it; lengthening it keeps the ones not yet
+deleted. 0 falls back to the namespace's default (dlog proxy --retention),
+which keeps segments until truncated unless set.`,
+		Example: "  dlog log set-retention metrics 72h\n  dlog log set-retention metrics 0",
+		Args:    exactArgs(2, "LOG DURATION"),
+		RunE: func(c *cobra.Command, args []string) error {
+			log := args[0]
+			if err := checkLogName(log); err != nil {
+				return err
+			}
+			retention, err := time.ParseDuration(args[1])
+			if err != nil || retention < 0 {
+				return Usagef("retention %q: want a duration such as 24h or 90m, 0 for the namespace's default", args[1])
+			}
+			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
+				if err := cl.SetRetention(ctx, log, retention); err != nil {
+					return explain(err, f, log)
+				}
+				ms := retention.Milliseconds()
+				human := fmt.Sprintf("log %s in namespace %s keeps completed segments for %v", log, f.namespace, retention)
+				if retention == 0 {
+					human = fmt.Sprintf("log %s in namespace %s follows the namespace's retention", log, f.namespace)
+				}
+				return e.printLogResult(logResult{Namespace: f.namespace, Log: log, Action: "retention-set", RetentionMs: &ms}, human)
+			})
+		},
+	}
+	addClientFlags(c, &f)
 	return c
 }
 
@@ -156,7 +196,7 @@ func newLogInfoCmd(e *env) *cobra.Command {
 				if e.output == outputJSON {
 					return writeJSON(e.stdout, j)
 				}
-				retention := "keep until truncated"
+				retention := "namespace default"
 				if info.Retention > 0 {
 					retention = info.Retention.String()
 				}

@@ -36,6 +36,22 @@ func (s logService) CreateLog(ctx context.Context, req *connect.Request[dlogpb.C
 	return connect.NewResponse(&dlogpb.CreateLogResponse{}), nil
 }
 
+// SetRetention implements the RPC: a metadata change any proxy can make
+// (the collector of the log's namespace reads it on its next pass).
+func (s logService) SetRetention(ctx context.Context, req *connect.Request[dlogpb.SetRetentionRequest]) (*connect.Response[dlogpb.SetRetentionResponse], error) {
+	k, nsp, err := s.resolve(ctx, req.Msg.GetLog())
+	if err != nil {
+		return nil, err
+	}
+	if req.Msg.GetRetentionMs() < 0 {
+		return nil, fmt.Errorf("%w: negative retention", dlog.ErrInvalidArgument)
+	}
+	if err := nsp.SetRetention(ctx, k.log, time.Duration(req.Msg.GetRetentionMs())*time.Millisecond); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&dlogpb.SetRetentionResponse{}), nil
+}
+
 // resolve validates a log reference and opens its namespace.
 func (s *Server) resolve(ctx context.Context, ref *dlogpb.LogRef) (logKey, *namespace.Namespace, error) {
 	k, err := s.logKey(ref)

@@ -278,3 +278,60 @@ func TestHTTPJSONAndGRPC(t *testing.T) {
 		t.Fatalf("grpc read %v", got)
 	}
 }
+
+// TestSetRetention: a log created to keep everything gets a retention
+// through any proxy; the collector then deletes its completed segments,
+// and the log's info shows the new period. Bad requests fail definitely.
+func TestSetRetention(t *testing.T) {
+	e := newEnv(t, 3, "memory:")
+	p := e.proxy(func(cfg *Config) {
+		cfg.Namespace.SegmentRollBytes = 1 << 10
+		cfg.Namespace.FlushBytes = 256
+		cfg.Namespace.GCInterval = 50 * time.Millisecond
+	})
+	c := newClient(t, []string{p.AdvertiseAddr()})
+	ctx := t.Context()
+	if err := c.CreateLog(ctx, "metrics", 0); err != nil {
+		t.Fatal(err)
+	}
+	var last dlog.DLSN
+	for i := 0; ; i++ {
+		res, err := c.Write(ctx, "metrics", dlog.Record{Payload: bytes.Repeat([]byte{'m'}, 200)})
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		last = res.DLSN
+		if last.LSSN >= 4 {
+			break
+		}
+	}
+	segs, err := c.Segments(ctx, "metrics")
+	if err != nil || len(segs) < 4 {
+		t.Fatalf("segments before: %d %v", len(segs), err)
+	}
+	if info, err := c.LogInfo(ctx, "metrics"); err != nil || info.Retention != 0 {
+		t.Fatalf("info before: %+v %v", info, err)
+	}
+	if err := c.SetRetention(ctx, "metrics", time.Millisecond); err != nil {
+		t.Fatalf("set retention: %v", err)
+	}
+	if info, err := c.LogInfo(ctx, "metrics"); err != nil || info.Retention != time.Millisecond {
+		t.Fatalf("info after: %+v %v", info, err)
+	}
+	// All but the last completed segment (which seeds the sequence ids of
+	// the next) go.
+	waitFor(t, 30*time.Second, "completed segments collected", func() bool {
+		s, err := c.Segments(ctx, "metrics")
+		return err == nil && len(s) > 0 && s[0].LSSN == last.LSSN-1
+	})
+	// The newest record survives; reads start at its segment.
+	if recs := readAll(t, c, "metrics"); len(recs) == 0 || recs[len(recs)-1].DLSN != last {
+		t.Fatalf("after collection read %d records", len(recs))
+	}
+	if err := c.SetRetention(ctx, "metrics", -time.Second); !errors.Is(err, dlog.ErrInvalidArgument) {
+		t.Fatalf("negative retention: %v", err)
+	}
+	if err := c.SetRetention(ctx, "nothing", time.Hour); !errors.Is(err, dlog.ErrLogNotFound) || !dlog.IsDefinite(err) {
+		t.Fatalf("retention of a missing log: %v", err)
+	}
+}

@@ -54,6 +54,8 @@ const (
 	LogServiceListLogsProcedure = "/dlog.api.v1.LogService/ListLogs"
 	// LogServiceGetLogInfoProcedure is the fully-qualified name of the LogService's GetLogInfo RPC.
 	LogServiceGetLogInfoProcedure = "/dlog.api.v1.LogService/GetLogInfo"
+	// LogServiceSetRetentionProcedure is the fully-qualified name of the LogService's SetRetention RPC.
+	LogServiceSetRetentionProcedure = "/dlog.api.v1.LogService/SetRetention"
 	// LogServiceWriteProcedure is the fully-qualified name of the LogService's Write RPC.
 	LogServiceWriteProcedure = "/dlog.api.v1.LogService/Write"
 	// LogServiceWriteBulkProcedure is the fully-qualified name of the LogService's WriteBulk RPC.
@@ -97,6 +99,8 @@ type LogServiceClient interface {
 	DeleteLog(context.Context, *connect.Request[dlogpb.DeleteLogRequest]) (*connect.Response[dlogpb.DeleteLogResponse], error)
 	ListLogs(context.Context, *connect.Request[dlogpb.ListLogsRequest]) (*connect.Response[dlogpb.ListLogsResponse], error)
 	GetLogInfo(context.Context, *connect.Request[dlogpb.GetLogInfoRequest]) (*connect.Response[dlogpb.GetLogInfoResponse], error)
+	// SetRetention changes how long a log's completed segments are kept.
+	SetRetention(context.Context, *connect.Request[dlogpb.SetRetentionRequest]) (*connect.Response[dlogpb.SetRetentionResponse], error)
 	// Write appends one record; answered once durable.
 	Write(context.Context, *connect.Request[dlogpb.WriteRequest]) (*connect.Response[dlogpb.WriteResponse], error)
 	// WriteBulk appends records in order with prefix-failure semantics: after
@@ -147,6 +151,12 @@ func NewLogServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			httpClient,
 			baseURL+LogServiceGetLogInfoProcedure,
 			connect.WithSchema(logServiceMethods.ByName("GetLogInfo")),
+			connect.WithClientOptions(opts...),
+		),
+		setRetention: connect.NewClient[dlogpb.SetRetentionRequest, dlogpb.SetRetentionResponse](
+			httpClient,
+			baseURL+LogServiceSetRetentionProcedure,
+			connect.WithSchema(logServiceMethods.ByName("SetRetention")),
 			connect.WithClientOptions(opts...),
 		),
 		write: connect.NewClient[dlogpb.WriteRequest, dlogpb.WriteResponse](
@@ -212,6 +222,7 @@ type logServiceClient struct {
 	deleteLog          *connect.Client[dlogpb.DeleteLogRequest, dlogpb.DeleteLogResponse]
 	listLogs           *connect.Client[dlogpb.ListLogsRequest, dlogpb.ListLogsResponse]
 	getLogInfo         *connect.Client[dlogpb.GetLogInfoRequest, dlogpb.GetLogInfoResponse]
+	setRetention       *connect.Client[dlogpb.SetRetentionRequest, dlogpb.SetRetentionResponse]
 	write              *connect.Client[dlogpb.WriteRequest, dlogpb.WriteResponse]
 	writeBulk          *connect.Client[dlogpb.WriteBulkRequest, dlogpb.WriteBulkResponse]
 	read               *connect.Client[dlogpb.ReadRequest, dlogpb.ReadResponse]
@@ -241,6 +252,11 @@ func (c *logServiceClient) ListLogs(ctx context.Context, req *connect.Request[dl
 // GetLogInfo calls dlog.api.v1.LogService.GetLogInfo.
 func (c *logServiceClient) GetLogInfo(ctx context.Context, req *connect.Request[dlogpb.GetLogInfoRequest]) (*connect.Response[dlogpb.GetLogInfoResponse], error) {
 	return c.getLogInfo.CallUnary(ctx, req)
+}
+
+// SetRetention calls dlog.api.v1.LogService.SetRetention.
+func (c *logServiceClient) SetRetention(ctx context.Context, req *connect.Request[dlogpb.SetRetentionRequest]) (*connect.Response[dlogpb.SetRetentionResponse], error) {
+	return c.setRetention.CallUnary(ctx, req)
 }
 
 // Write calls dlog.api.v1.LogService.Write.
@@ -294,6 +310,8 @@ type LogServiceHandler interface {
 	DeleteLog(context.Context, *connect.Request[dlogpb.DeleteLogRequest]) (*connect.Response[dlogpb.DeleteLogResponse], error)
 	ListLogs(context.Context, *connect.Request[dlogpb.ListLogsRequest]) (*connect.Response[dlogpb.ListLogsResponse], error)
 	GetLogInfo(context.Context, *connect.Request[dlogpb.GetLogInfoRequest]) (*connect.Response[dlogpb.GetLogInfoResponse], error)
+	// SetRetention changes how long a log's completed segments are kept.
+	SetRetention(context.Context, *connect.Request[dlogpb.SetRetentionRequest]) (*connect.Response[dlogpb.SetRetentionResponse], error)
 	// Write appends one record; answered once durable.
 	Write(context.Context, *connect.Request[dlogpb.WriteRequest]) (*connect.Response[dlogpb.WriteResponse], error)
 	// WriteBulk appends records in order with prefix-failure semantics: after
@@ -340,6 +358,12 @@ func NewLogServiceHandler(svc LogServiceHandler, opts ...connect.HandlerOption) 
 		LogServiceGetLogInfoProcedure,
 		svc.GetLogInfo,
 		connect.WithSchema(logServiceMethods.ByName("GetLogInfo")),
+		connect.WithHandlerOptions(opts...),
+	)
+	logServiceSetRetentionHandler := connect.NewUnaryHandler(
+		LogServiceSetRetentionProcedure,
+		svc.SetRetention,
+		connect.WithSchema(logServiceMethods.ByName("SetRetention")),
 		connect.WithHandlerOptions(opts...),
 	)
 	logServiceWriteHandler := connect.NewUnaryHandler(
@@ -406,6 +430,8 @@ func NewLogServiceHandler(svc LogServiceHandler, opts ...connect.HandlerOption) 
 			logServiceListLogsHandler.ServeHTTP(w, r)
 		case LogServiceGetLogInfoProcedure:
 			logServiceGetLogInfoHandler.ServeHTTP(w, r)
+		case LogServiceSetRetentionProcedure:
+			logServiceSetRetentionHandler.ServeHTTP(w, r)
 		case LogServiceWriteProcedure:
 			logServiceWriteHandler.ServeHTTP(w, r)
 		case LogServiceWriteBulkProcedure:
@@ -447,6 +473,10 @@ func (UnimplementedLogServiceHandler) ListLogs(context.Context, *connect.Request
 
 func (UnimplementedLogServiceHandler) GetLogInfo(context.Context, *connect.Request[dlogpb.GetLogInfoRequest]) (*connect.Response[dlogpb.GetLogInfoResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dlog.api.v1.LogService.GetLogInfo is not implemented"))
+}
+
+func (UnimplementedLogServiceHandler) SetRetention(context.Context, *connect.Request[dlogpb.SetRetentionRequest]) (*connect.Response[dlogpb.SetRetentionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dlog.api.v1.LogService.SetRetention is not implemented"))
 }
 
 func (UnimplementedLogServiceHandler) Write(context.Context, *connect.Request[dlogpb.WriteRequest]) (*connect.Response[dlogpb.WriteResponse], error) {
