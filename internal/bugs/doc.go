@@ -23,8 +23,11 @@
 // bookie sets up its file system, wraps it with the failpoints of
 // DLOG_FAILPOINTS (dlogbugs builds only), e.g.
 // DLOG_FAILPOINTS=journal-fsync-eio-after=200 makes every journal fsync
-// after the 200th fail with EIO. It announces itself on stderr, so that
-// a scenario can check that the failpoint is wired and fired.
+// after the 200th fail with EIO, and DLOG_FAILPOINTS=lose-unsynced keeps
+// every file write in memory until the file is fsynced (LazyFS), so that
+// killing the process loses what a power cut would. It announces itself on
+// stderr, so that a scenario can check that the failpoint is wired and
+// fired.
 package bugs
 
 // Names of the switches, as used by Set and DLOG_BUGS.

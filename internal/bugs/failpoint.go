@@ -21,11 +21,16 @@ import (
 //	                            file under a directory named "journal"
 //	                            fails with EIO once N of them succeeded
 //	                            (N >= 0); the syncs of other files work
+//	lose-unsynced               every file write stays in memory until the
+//	                            file is fsynced (LazyFS): a kill then loses
+//	                            what a power loss would
 const (
 	// FailpointsEnv names the environment variable of the failpoints.
 	FailpointsEnv = "DLOG_FAILPOINTS"
 	// JournalFsyncEIO is the failpoint of injected journal fsync errors.
 	JournalFsyncEIO = "journal-fsync-eio"
+	// LoseUnsynced is the failpoint of the power-loss model (LazyFS).
+	LoseUnsynced = "lose-unsynced"
 )
 
 // Markers of the lines WrapFS writes to its notify writer (the process's
@@ -41,10 +46,12 @@ type Failpoints struct {
 	// JournalFsyncEIOAfter is the number of journal fsyncs that succeed
 	// before every further one fails with EIO; negative: off.
 	JournalFsyncEIOAfter int64
+	// LoseUnsynced keeps writes in memory until fsynced (LazyFS).
+	LoseUnsynced bool
 }
 
 // Any reports whether some failpoint is set.
-func (f Failpoints) Any() bool { return f.JournalFsyncEIOAfter >= 0 }
+func (f Failpoints) Any() bool { return f.JournalFsyncEIOAfter >= 0 || f.LoseUnsynced }
 
 // ParseFailpoints parses a DLOG_FAILPOINTS value; "" sets nothing.
 func ParseFailpoints(s string) (Failpoints, error) {
@@ -62,8 +69,10 @@ func ParseFailpoints(s string) (Failpoints, error) {
 				return fp, fmt.Errorf("bugs: failpoint %q: want a count >= 0", kv)
 			}
 			fp.JournalFsyncEIOAfter = n
+		case kv == LoseUnsynced:
+			fp.LoseUnsynced = true
 		default:
-			return fp, fmt.Errorf("bugs: unknown failpoint %q (known: %s-after=N)", kv, JournalFsyncEIO)
+			return fp, fmt.Errorf("bugs: unknown failpoint %q (known: %s-after=N, %s)", kv, JournalFsyncEIO, LoseUnsynced)
 		}
 	}
 	return fp, nil

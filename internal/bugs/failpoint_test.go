@@ -25,7 +25,11 @@ func TestParseFailpoints(t *testing.T) {
 	if err != nil || fp.JournalFsyncEIOAfter != 7 || !fp.Any() {
 		t.Fatalf("after=7: %+v %v", fp, err)
 	}
-	for _, bad := range []string{"journal-fsync-eio-after=-1", "journal-fsync-eio-after=x", "journal-fsync-eio", "nope=1"} {
+	fp, err = bugs.ParseFailpoints("lose-unsynced,journal-fsync-eio-after=3")
+	if err != nil || !fp.LoseUnsynced || fp.JournalFsyncEIOAfter != 3 {
+		t.Fatalf("both: %+v %v", fp, err)
+	}
+	for _, bad := range []string{"lose-unsynced=1", "journal-fsync-eio-after=-1", "journal-fsync-eio-after=x", "journal-fsync-eio", "nope=1"} {
 		if _, err := bugs.ParseFailpoints(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

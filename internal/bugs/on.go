@@ -61,6 +61,10 @@ func Set(name string, on bool) error {
 // FailpointFiredMarker when it first fires); without failpoints it returns
 // fs. A bookie calls it where it sets up its file system.
 func WrapFS(fs vfs.FS) vfs.FS {
+	if failpoints.LoseUnsynced {
+		fmt.Fprintf(os.Stderr, "%s %s (pid %d)\n", FailpointArmedMarker, LoseUnsynced, os.Getpid())
+		fs = LoseUnsyncedFS(fs)
+	}
 	if failpoints.JournalFsyncEIOAfter < 0 {
 		return fs
 	}

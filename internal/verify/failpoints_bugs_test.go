@@ -29,3 +29,24 @@ func TestFsyncEIO(t *testing.T) {
 		t.Fatalf("no note that the failpoint fired: %v", r.Notes)
 	}
 }
+
+// TestPowerLoss runs the power-loss scenario: every bookie loses its
+// unsynced writes whenever it is killed (failpoint lose-unsynced), one or
+// all at once; nothing acknowledged may be lost. Like TestFsyncEIO it
+// fails when the failpoint is not wired into the bookie.
+//
+//	go test -tags dlogbugs -run TestPowerLoss ./internal/verify
+func TestPowerLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long: a fault scenario")
+	}
+	r := runScenario(t, "power-loss", 25*time.Second, nil)
+	requirePass(t, r, 100)
+	lost := false
+	for _, n := range r.Notes {
+		lost = lost || strings.Contains(n, "power losses:")
+	}
+	if !lost {
+		t.Fatalf("no note of the power losses: %v", r.Notes)
+	}
+}
