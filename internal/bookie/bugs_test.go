@@ -37,6 +37,20 @@ func TestBugAckBeforeFsync(t *testing.T) {
 	t.Fatal("ack-before-fsync lost no acknowledged add in 20 crashes")
 }
 
+// TestBugJournalSkipFsync: a journal that never fsyncs loses
+// acknowledged adds in a crash that keeps only synced data.
+func TestBugJournalSkipFsync(t *testing.T) {
+	withBug(t, bugs.JournalSkipFsync)
+	for seed := range uint64(20) {
+		lost := ackedLostInCrash(t, seed)
+		t.Logf("seed %d: %d acknowledged adds lost", seed, lost)
+		if lost > 0 {
+			return
+		}
+	}
+	t.Fatal("journal-skip-fsync lost no acknowledged add in 20 crashes")
+}
+
 // ackedLostInCrash runs adders on a crashable FS, crashes (synced data
 // only) once some adds are acknowledged, and counts the acknowledged adds a
 // bookie on the clone cannot read.

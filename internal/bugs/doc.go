@@ -17,6 +17,10 @@
 //	reader-past-lac              a tailing reader serves entries beyond the LAC
 //	io-error-as-no-entry         bookie answers NO_ENTRY for an I/O or checksum
 //	                             error (BookKeeper #2908)
+//	journal-skip-fsync           the journal writes its groups but never
+//	                             fsyncs them: acknowledged data sits in the
+//	                             page cache (a lazy fsync policy, NATS
+//	                             2.12.1 #7564); only a power loss shows it
 //
 // Failpoints (failpoint.go) are different: faults of the process's own
 // I/O that a correct system must survive, not bugs. WrapFS, called where a
@@ -37,7 +41,9 @@ const (
 	AckBeforeEnsembleCAS    = "ack-before-ensemble-cas"
 	ReaderPastLAC           = "reader-past-lac"
 	IOErrorAsNoEntry        = "io-error-as-no-entry"
+	JournalSkipFsync        = "journal-skip-fsync"
 )
 
 // All lists every switch name.
-var All = []string{AckBeforeFsync, RecoveryReadsDoNotFence, AckBeforeEnsembleCAS, ReaderPastLAC, IOErrorAsNoEntry}
+var All = []string{AckBeforeFsync, RecoveryReadsDoNotFence, AckBeforeEnsembleCAS, ReaderPastLAC, IOErrorAsNoEntry,
+	JournalSkipFsync}

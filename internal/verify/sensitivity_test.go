@@ -32,6 +32,7 @@ var sensitivity = []struct {
 	{bug: bugs.AckBeforeEnsembleCAS, scenario: "ensemble-change-etcd-stall", expect: []string{checker.PropLost, checker.PropPostFenceAck}},
 	{bug: bugs.IOErrorAsNoEntry, scenario: "corrupt-bookie", expect: []string{checker.PropLost, checker.PropPostFenceAck}},
 	{bug: bugs.ReaderPastLAC, scenario: "reader-tail-crash", expect: []string{checker.PropReadPastSeal, checker.PropPhantom}},
+	{bug: bugs.JournalSkipFsync, scenario: "power-loss", expect: []string{checker.PropLost}},
 }
 
 func TestSensitivity(t *testing.T) {
