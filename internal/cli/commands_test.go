@@ -194,7 +194,7 @@ func TestUsageAndErrors(t *testing.T) {
 	}{
 		{"unknown command", "", []string{"no-such-command"}, ExitUsage, "unknown command"},
 		{"unknown flag", "", []string{"read", "x", "--no-such-flag"}, ExitUsage, "unknown flag"},
-		{"unknown subcommand", "", []string{"log", "no-such-command"}, ExitUsage, "want one of create, delete, info, list, truncate"},
+		{"unknown subcommand", "", []string{"log", "no-such-command"}, ExitUsage, "want one of create, delete, info, list, set-retention, truncate"},
 		{"unknown completion shell", "", []string{"completion", "tcsh"}, ExitUsage, "want one of bash"},
 		{"bad output", "", []string{"log", "list", "-o", "yaml"}, ExitUsage, "want table or json"},
 		{"missing argument", "", []string{"log", "create"}, ExitUsage, "takes LOG"},
