@@ -19,15 +19,20 @@ func TestFsyncEIO(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long: a fault scenario")
 	}
-	r := runScenario(t, "fsync-eio", 25*time.Second, nil)
+	requirePassWithNote(t, "fsync-eio", "journal fsync failed (EIO)")
+}
+
+// requirePassWithNote runs scenario for 25 s and requires a clean run
+// whose notes say the fault fired.
+func requirePassWithNote(t *testing.T, scenario, note string) {
+	r := runScenario(t, scenario, 25*time.Second, nil)
 	requirePass(t, r, 100)
-	fired := false
 	for _, n := range r.Notes {
-		fired = fired || strings.Contains(n, "journal fsync failed (EIO)")
+		if strings.Contains(n, note) {
+			return
+		}
 	}
-	if !fired {
-		t.Fatalf("no note that the failpoint fired: %v", r.Notes)
-	}
+	t.Fatalf("no note %q: %v", note, r.Notes)
 }
 
 // TestPowerLoss runs the power-loss scenario: every bookie loses its
@@ -40,13 +45,5 @@ func TestPowerLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long: a fault scenario")
 	}
-	r := runScenario(t, "power-loss", 25*time.Second, nil)
-	requirePass(t, r, 100)
-	lost := false
-	for _, n := range r.Notes {
-		lost = lost || strings.Contains(n, "power losses:")
-	}
-	if !lost {
-		t.Fatalf("no note of the power losses: %v", r.Notes)
-	}
+	requirePassWithNote(t, "power-loss", "power losses:")
 }
