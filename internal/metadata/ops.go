@@ -246,6 +246,23 @@ func UpdateLogInfo(ns, log string, info LogInfo, expect Version) Op {
 	return setLogKey(ns, log, rel.logInfo(ns, log), "info", marshal(logInfoToPB(info)), expect)
 }
 
+// UpdateNamespaceInfo replaces a namespace's settings if they are at
+// version expect (> 0, from GetNamespace).
+func UpdateNamespaceInfo(ns string, info NamespaceInfo, expect Version) Op {
+	if err := dlog.ValidateName(ns); err != nil {
+		return opErr(fmt.Errorf("namespace: %w", err))
+	}
+	if expect <= 0 {
+		return opErr(badArg("set info of namespace %s: expected version %d must be > 0", ns, expect))
+	}
+	what := "namespace " + ns
+	return Op{
+		desc:   "set info of " + what,
+		checks: []check{versioned(rel.namespace(ns), expect, what)},
+		writes: []kv.Op{kv.Put(rel.namespace(ns), marshal(namespaceToPB(info)), 0)},
+	}
+}
+
 // SetSubscription stores a subscription's position if it is at version
 // expect (0: it must not exist yet, and the log must). Unlike
 // CommitSubscription it does not check the direction: the caller read the

@@ -118,6 +118,21 @@ func testNamespaces(t *testing.T, e *env) {
 	if v == 0 || info.Created.IsZero() {
 		t.Fatalf("namespace version %d, created %v", v, info.Created)
 	}
+	// Settings change only from the version read.
+	info.Retention = 7200e9
+	_, err = st.Commit(ctx, metadata.UpdateNamespaceInfo("ns", info, v))
+	must(t, err)
+	_, err = st.Commit(ctx, metadata.UpdateNamespaceInfo("ns", metadata.NamespaceInfo{}, v))
+	mustBe(t, err, metadata.ErrBadVersion)
+	_, err = st.Commit(ctx, metadata.UpdateNamespaceInfo("nope", metadata.NamespaceInfo{}, v))
+	mustBe(t, err, metadata.ErrBadVersion)
+	info2, v2, err := st.GetNamespace(ctx, "ns")
+	must(t, err)
+	equal(t, "retention after update", info2.Retention, 7200e9)
+	equal(t, "created after update", info2.Created.Equal(info.Created), true)
+	if v2 <= v {
+		t.Fatalf("namespace version %d after update, was %d", v2, v)
+	}
 	must(t, st.CreateLog(ctx, "ns", "l", metadata.LogInfo{}))
 	mustBe(t, st.DeleteNamespace(ctx, "ns"), metadata.ErrNotEmpty)
 	must(t, st.DeleteLog(ctx, "ns", "l"))
