@@ -20,6 +20,10 @@ var (
 	ErrLogNotFound       = errors.New("dlog: log not found")
 	ErrLogExists         = errors.New("dlog: log already exists")
 	ErrNamespaceNotFound = errors.New("dlog: namespace not found")
+	ErrNamespaceExists   = errors.New("dlog: namespace already exists")
+	// ErrNamespaceNotEmpty: a namespace that still holds logs cannot be
+	// deleted.
+	ErrNamespaceNotEmpty = errors.New("dlog: namespace not empty")
 	// ErrEndOfStream: the log was sealed with MarkEndOfStream. Writers get it
 	// for every later write (definite); readers get it after the last record.
 	ErrEndOfStream = errors.New("dlog: end of stream")
@@ -56,7 +60,7 @@ var (
 var definite = []error{
 	ErrInvalidName, ErrInvalidArgument, ErrInvalidDLSN, ErrRecordTooLarge, ErrTxIDOutOfOrder,
 	ErrLogNotFound, ErrLogExists, ErrNamespaceNotFound, ErrEndOfStream, ErrOverCapacity,
-	ErrWriterActive, ErrClosed, ErrTruncated, ErrNotFound,
+	ErrWriterActive, ErrClosed, ErrTruncated, ErrNotFound, ErrNamespaceExists, ErrNamespaceNotEmpty,
 }
 
 // IsDefinite reports whether err is a definite failure: the operation had no

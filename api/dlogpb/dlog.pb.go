@@ -59,6 +59,7 @@ const (
 	// written long ago (outside the dedup window) or skipped. Nothing was
 	// written by this call.
 	Code_CODE_SEQUENCE_TOO_OLD Code = 13
+	Code_CODE_NOT_EMPTY        Code = 14 // delete refused: the namespace holds logs
 	// Indeterminate failures: the write may or may not be in the log.
 	Code_CODE_FENCED      Code = 20 // the proxy lost the log mid-write
 	Code_CODE_UNAVAILABLE Code = 21 // storage or metadata unreachable; retry
@@ -83,6 +84,7 @@ var (
 		11: "CODE_WRITER_ACTIVE",
 		12: "CODE_STREAM_UNAVAILABLE",
 		13: "CODE_SEQUENCE_TOO_OLD",
+		14: "CODE_NOT_EMPTY",
 		20: "CODE_FENCED",
 		21: "CODE_UNAVAILABLE",
 		22: "CODE_TIMEOUT",
@@ -103,6 +105,7 @@ var (
 		"CODE_WRITER_ACTIVE":      11,
 		"CODE_STREAM_UNAVAILABLE": 12,
 		"CODE_SEQUENCE_TOO_OLD":   13,
+		"CODE_NOT_EMPTY":          14,
 		"CODE_FENCED":             20,
 		"CODE_UNAVAILABLE":        21,
 		"CODE_TIMEOUT":            22,
@@ -2761,6 +2764,449 @@ func (x *ListProxiesResponse) GetProxies() []*Proxy {
 	return nil
 }
 
+type ListNamespacesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNamespacesRequest) Reset() {
+	*x = ListNamespacesRequest{}
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNamespacesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNamespacesRequest) ProtoMessage() {}
+
+func (x *ListNamespacesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNamespacesRequest.ProtoReflect.Descriptor instead.
+func (*ListNamespacesRequest) Descriptor() ([]byte, []int) {
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{44}
+}
+
+type ListNamespacesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespaces    []string               `protobuf:"bytes,1,rep,name=namespaces,proto3" json:"namespaces,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNamespacesResponse) Reset() {
+	*x = ListNamespacesResponse{}
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNamespacesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNamespacesResponse) ProtoMessage() {}
+
+func (x *ListNamespacesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNamespacesResponse.ProtoReflect.Descriptor instead.
+func (*ListNamespacesResponse) Descriptor() ([]byte, []int) {
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListNamespacesResponse) GetNamespaces() []string {
+	if x != nil {
+		return x.Namespaces
+	}
+	return nil
+}
+
+type CreateNamespaceRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// Default retention of the namespace's logs in milliseconds; 0: the
+	// proxy's (dlog proxy --retention), which keeps data until truncated
+	// unless set.
+	RetentionMs   int64 `protobuf:"varint,2,opt,name=retention_ms,json=retentionMs,proto3" json:"retention_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateNamespaceRequest) Reset() {
+	*x = CreateNamespaceRequest{}
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateNamespaceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateNamespaceRequest) ProtoMessage() {}
+
+func (x *CreateNamespaceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateNamespaceRequest.ProtoReflect.Descriptor instead.
+func (*CreateNamespaceRequest) Descriptor() ([]byte, []int) {
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *CreateNamespaceRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *CreateNamespaceRequest) GetRetentionMs() int64 {
+	if x != nil {
+		return x.RetentionMs
+	}
+	return 0
+}
+
+type CreateNamespaceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateNamespaceResponse) Reset() {
+	*x = CreateNamespaceResponse{}
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateNamespaceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateNamespaceResponse) ProtoMessage() {}
+
+func (x *CreateNamespaceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateNamespaceResponse.ProtoReflect.Descriptor instead.
+func (*CreateNamespaceResponse) Descriptor() ([]byte, []int) {
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{47}
+}
+
+type GetNamespaceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNamespaceRequest) Reset() {
+	*x = GetNamespaceRequest{}
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNamespaceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNamespaceRequest) ProtoMessage() {}
+
+func (x *GetNamespaceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNamespaceRequest.ProtoReflect.Descriptor instead.
+func (*GetNamespaceRequest) Descriptor() ([]byte, []int) {
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *GetNamespaceRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+type GetNamespaceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	CreatedUnixMs int64                  `protobuf:"varint,2,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
+	RetentionMs   int64                  `protobuf:"varint,3,opt,name=retention_ms,json=retentionMs,proto3" json:"retention_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNamespaceResponse) Reset() {
+	*x = GetNamespaceResponse{}
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNamespaceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNamespaceResponse) ProtoMessage() {}
+
+func (x *GetNamespaceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNamespaceResponse.ProtoReflect.Descriptor instead.
+func (*GetNamespaceResponse) Descriptor() ([]byte, []int) {
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *GetNamespaceResponse) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *GetNamespaceResponse) GetCreatedUnixMs() int64 {
+	if x != nil {
+		return x.CreatedUnixMs
+	}
+	return 0
+}
+
+func (x *GetNamespaceResponse) GetRetentionMs() int64 {
+	if x != nil {
+		return x.RetentionMs
+	}
+	return 0
+}
+
+type DeleteNamespaceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteNamespaceRequest) Reset() {
+	*x = DeleteNamespaceRequest{}
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteNamespaceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteNamespaceRequest) ProtoMessage() {}
+
+func (x *DeleteNamespaceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteNamespaceRequest.ProtoReflect.Descriptor instead.
+func (*DeleteNamespaceRequest) Descriptor() ([]byte, []int) {
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *DeleteNamespaceRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+type DeleteNamespaceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteNamespaceResponse) Reset() {
+	*x = DeleteNamespaceResponse{}
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteNamespaceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteNamespaceResponse) ProtoMessage() {}
+
+func (x *DeleteNamespaceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteNamespaceResponse.ProtoReflect.Descriptor instead.
+func (*DeleteNamespaceResponse) Descriptor() ([]byte, []int) {
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{51}
+}
+
+type SetNamespaceRetentionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	RetentionMs   int64                  `protobuf:"varint,2,opt,name=retention_ms,json=retentionMs,proto3" json:"retention_ms,omitempty"` // same meaning as in CreateNamespaceRequest
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNamespaceRetentionRequest) Reset() {
+	*x = SetNamespaceRetentionRequest{}
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNamespaceRetentionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNamespaceRetentionRequest) ProtoMessage() {}
+
+func (x *SetNamespaceRetentionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNamespaceRetentionRequest.ProtoReflect.Descriptor instead.
+func (*SetNamespaceRetentionRequest) Descriptor() ([]byte, []int) {
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *SetNamespaceRetentionRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *SetNamespaceRetentionRequest) GetRetentionMs() int64 {
+	if x != nil {
+		return x.RetentionMs
+	}
+	return 0
+}
+
+type SetNamespaceRetentionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNamespaceRetentionResponse) Reset() {
+	*x = SetNamespaceRetentionResponse{}
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNamespaceRetentionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNamespaceRetentionResponse) ProtoMessage() {}
+
+func (x *SetNamespaceRetentionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNamespaceRetentionResponse.ProtoReflect.Descriptor instead.
+func (*SetNamespaceRetentionResponse) Descriptor() ([]byte, []int) {
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{53}
+}
+
 type Fragment struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FirstEntryId  int64                  `protobuf:"varint,1,opt,name=first_entry_id,json=firstEntryId,proto3" json:"first_entry_id,omitempty"`
@@ -2771,7 +3217,7 @@ type Fragment struct {
 
 func (x *Fragment) Reset() {
 	*x = Fragment{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[44]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2783,7 +3229,7 @@ func (x *Fragment) String() string {
 func (*Fragment) ProtoMessage() {}
 
 func (x *Fragment) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[44]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2796,7 +3242,7 @@ func (x *Fragment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fragment.ProtoReflect.Descriptor instead.
 func (*Fragment) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{44}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Fragment) GetFirstEntryId() int64 {
@@ -2822,7 +3268,7 @@ type GetLedgerRequest struct {
 
 func (x *GetLedgerRequest) Reset() {
 	*x = GetLedgerRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[45]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2834,7 +3280,7 @@ func (x *GetLedgerRequest) String() string {
 func (*GetLedgerRequest) ProtoMessage() {}
 
 func (x *GetLedgerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[45]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2847,7 +3293,7 @@ func (x *GetLedgerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLedgerRequest.ProtoReflect.Descriptor instead.
 func (*GetLedgerRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{45}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GetLedgerRequest) GetLedgerId() int64 {
@@ -2874,7 +3320,7 @@ type GetLedgerResponse struct {
 
 func (x *GetLedgerResponse) Reset() {
 	*x = GetLedgerResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[46]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2886,7 +3332,7 @@ func (x *GetLedgerResponse) String() string {
 func (*GetLedgerResponse) ProtoMessage() {}
 
 func (x *GetLedgerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[46]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2899,7 +3345,7 @@ func (x *GetLedgerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLedgerResponse.ProtoReflect.Descriptor instead.
 func (*GetLedgerResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{46}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *GetLedgerResponse) GetLedgerId() int64 {
@@ -2977,7 +3423,7 @@ type ReadLedgerRequest struct {
 
 func (x *ReadLedgerRequest) Reset() {
 	*x = ReadLedgerRequest{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[47]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2989,7 +3435,7 @@ func (x *ReadLedgerRequest) String() string {
 func (*ReadLedgerRequest) ProtoMessage() {}
 
 func (x *ReadLedgerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[47]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3002,7 +3448,7 @@ func (x *ReadLedgerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadLedgerRequest.ProtoReflect.Descriptor instead.
 func (*ReadLedgerRequest) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{47}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ReadLedgerRequest) GetLedgerId() int64 {
@@ -3036,7 +3482,7 @@ type ReadLedgerResponse struct {
 
 func (x *ReadLedgerResponse) Reset() {
 	*x = ReadLedgerResponse{}
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[48]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3048,7 +3494,7 @@ func (x *ReadLedgerResponse) String() string {
 func (*ReadLedgerResponse) ProtoMessage() {}
 
 func (x *ReadLedgerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dlog_api_v1_dlog_proto_msgTypes[48]
+	mi := &file_dlog_api_v1_dlog_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3061,7 +3507,7 @@ func (x *ReadLedgerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadLedgerResponse.ProtoReflect.Descriptor instead.
 func (*ReadLedgerResponse) Descriptor() ([]byte, []int) {
-	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{48}
+	return file_dlog_api_v1_dlog_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ReadLedgerResponse) GetEntryId() int64 {
@@ -3259,7 +3705,29 @@ const file_dlog_api_v1_dlog_proto_rawDesc = "" +
 	"\x06region\x18\x05 \x01(\tR\x06region\"\x14\n" +
 	"\x12ListProxiesRequest\"C\n" +
 	"\x13ListProxiesResponse\x12,\n" +
-	"\aproxies\x18\x01 \x03(\v2\x12.dlog.api.v1.ProxyR\aproxies\"J\n" +
+	"\aproxies\x18\x01 \x03(\v2\x12.dlog.api.v1.ProxyR\aproxies\"\x17\n" +
+	"\x15ListNamespacesRequest\"8\n" +
+	"\x16ListNamespacesResponse\x12\x1e\n" +
+	"\n" +
+	"namespaces\x18\x01 \x03(\tR\n" +
+	"namespaces\"Y\n" +
+	"\x16CreateNamespaceRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12!\n" +
+	"\fretention_ms\x18\x02 \x01(\x03R\vretentionMs\"\x19\n" +
+	"\x17CreateNamespaceResponse\"3\n" +
+	"\x13GetNamespaceRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\"\x7f\n" +
+	"\x14GetNamespaceResponse\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12&\n" +
+	"\x0fcreated_unix_ms\x18\x02 \x01(\x03R\rcreatedUnixMs\x12!\n" +
+	"\fretention_ms\x18\x03 \x01(\x03R\vretentionMs\"6\n" +
+	"\x16DeleteNamespaceRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\"\x19\n" +
+	"\x17DeleteNamespaceResponse\"_\n" +
+	"\x1cSetNamespaceRetentionRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12!\n" +
+	"\fretention_ms\x18\x02 \x01(\x03R\vretentionMs\"\x1f\n" +
+	"\x1dSetNamespaceRetentionResponse\"J\n" +
 	"\bFragment\x12$\n" +
 	"\x0efirst_entry_id\x18\x01 \x01(\x03R\ffirstEntryId\x12\x18\n" +
 	"\abookies\x18\x02 \x03(\tR\abookies\"/\n" +
@@ -3285,7 +3753,7 @@ const file_dlog_api_v1_dlog_proto_rawDesc = "" +
 	"\rlast_entry_id\x18\x03 \x01(\x03R\vlastEntryId\"I\n" +
 	"\x12ReadLedgerResponse\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\x03R\aentryId\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload*\x94\x03\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload*\xa8\x03\n" +
 	"\x04Code\x12\x14\n" +
 	"\x10CODE_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aCODE_OK\x10\x01\x12\x19\n" +
@@ -3301,7 +3769,8 @@ const file_dlog_api_v1_dlog_proto_rawDesc = "" +
 	"\x12\x16\n" +
 	"\x12CODE_WRITER_ACTIVE\x10\v\x12\x1b\n" +
 	"\x17CODE_STREAM_UNAVAILABLE\x10\f\x12\x19\n" +
-	"\x15CODE_SEQUENCE_TOO_OLD\x10\r\x12\x0f\n" +
+	"\x15CODE_SEQUENCE_TOO_OLD\x10\r\x12\x12\n" +
+	"\x0eCODE_NOT_EMPTY\x10\x0e\x12\x0f\n" +
 	"\vCODE_FENCED\x10\x14\x12\x14\n" +
 	"\x10CODE_UNAVAILABLE\x10\x15\x12\x10\n" +
 	"\fCODE_TIMEOUT\x10\x16\x12\x11\n" +
@@ -3322,12 +3791,17 @@ const file_dlog_api_v1_dlog_proto_rawDesc = "" +
 	"\x0fGetSubscription\x12#.dlog.api.v1.GetSubscriptionRequest\x1a$.dlog.api.v1.GetSubscriptionResponse\x12e\n" +
 	"\x12CommitSubscription\x12&.dlog.api.v1.CommitSubscriptionRequest\x1a'.dlog.api.v1.CommitSubscriptionResponse\x12J\n" +
 	"\tHeartbeat\x12\x1d.dlog.api.v1.HeartbeatRequest\x1a\x1e.dlog.api.v1.HeartbeatResponse\x12S\n" +
-	"\fListSegments\x12 .dlog.api.v1.ListSegmentsRequest\x1a!.dlog.api.v1.ListSegmentsResponse2\xf6\x03\n" +
+	"\fListSegments\x12 .dlog.api.v1.ListSegmentsRequest\x1a!.dlog.api.v1.ListSegmentsResponse2\xd2\a\n" +
 	"\fAdminService\x12D\n" +
 	"\aRelease\x12\x1b.dlog.api.v1.ReleaseRequest\x1a\x1c.dlog.api.v1.ReleaseResponse\x12_\n" +
 	"\x10SetAcceptNewLogs\x12$.dlog.api.v1.SetAcceptNewLogsRequest\x1a%.dlog.api.v1.SetAcceptNewLogsResponse\x12P\n" +
 	"\vListBookies\x12\x1f.dlog.api.v1.ListBookiesRequest\x1a .dlog.api.v1.ListBookiesResponse\x12P\n" +
-	"\vListProxies\x12\x1f.dlog.api.v1.ListProxiesRequest\x1a .dlog.api.v1.ListProxiesResponse\x12J\n" +
+	"\vListProxies\x12\x1f.dlog.api.v1.ListProxiesRequest\x1a .dlog.api.v1.ListProxiesResponse\x12Y\n" +
+	"\x0eListNamespaces\x12\".dlog.api.v1.ListNamespacesRequest\x1a#.dlog.api.v1.ListNamespacesResponse\x12\\\n" +
+	"\x0fCreateNamespace\x12#.dlog.api.v1.CreateNamespaceRequest\x1a$.dlog.api.v1.CreateNamespaceResponse\x12S\n" +
+	"\fGetNamespace\x12 .dlog.api.v1.GetNamespaceRequest\x1a!.dlog.api.v1.GetNamespaceResponse\x12\\\n" +
+	"\x0fDeleteNamespace\x12#.dlog.api.v1.DeleteNamespaceRequest\x1a$.dlog.api.v1.DeleteNamespaceResponse\x12n\n" +
+	"\x15SetNamespaceRetention\x12).dlog.api.v1.SetNamespaceRetentionRequest\x1a*.dlog.api.v1.SetNamespaceRetentionResponse\x12J\n" +
 	"\tGetLedger\x12\x1d.dlog.api.v1.GetLedgerRequest\x1a\x1e.dlog.api.v1.GetLedgerResponse\x12O\n" +
 	"\n" +
 	"ReadLedger\x12\x1e.dlog.api.v1.ReadLedgerRequest\x1a\x1f.dlog.api.v1.ReadLedgerResponse0\x01B$Z\"github.com/dlog-io/dlog/api/dlogpbb\x06proto3"
@@ -3345,59 +3819,69 @@ func file_dlog_api_v1_dlog_proto_rawDescGZIP() []byte {
 }
 
 var file_dlog_api_v1_dlog_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_dlog_api_v1_dlog_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_dlog_api_v1_dlog_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_dlog_api_v1_dlog_proto_goTypes = []any{
-	(Code)(0),                          // 0: dlog.api.v1.Code
-	(*ErrorDetail)(nil),                // 1: dlog.api.v1.ErrorDetail
-	(*LogRef)(nil),                     // 2: dlog.api.v1.LogRef
-	(*Record)(nil),                     // 3: dlog.api.v1.Record
-	(*ReadRecord)(nil),                 // 4: dlog.api.v1.ReadRecord
-	(*CreateLogRequest)(nil),           // 5: dlog.api.v1.CreateLogRequest
-	(*CreateLogResponse)(nil),          // 6: dlog.api.v1.CreateLogResponse
-	(*SetRetentionRequest)(nil),        // 7: dlog.api.v1.SetRetentionRequest
-	(*SetRetentionResponse)(nil),       // 8: dlog.api.v1.SetRetentionResponse
-	(*DeleteLogRequest)(nil),           // 9: dlog.api.v1.DeleteLogRequest
-	(*DeleteLogResponse)(nil),          // 10: dlog.api.v1.DeleteLogResponse
-	(*ListLogsRequest)(nil),            // 11: dlog.api.v1.ListLogsRequest
-	(*ListLogsResponse)(nil),           // 12: dlog.api.v1.ListLogsResponse
-	(*GetLogInfoRequest)(nil),          // 13: dlog.api.v1.GetLogInfoRequest
-	(*GetLogInfoResponse)(nil),         // 14: dlog.api.v1.GetLogInfoResponse
-	(*WriteRequest)(nil),               // 15: dlog.api.v1.WriteRequest
-	(*WriteResponse)(nil),              // 16: dlog.api.v1.WriteResponse
-	(*WriteBulkRequest)(nil),           // 17: dlog.api.v1.WriteBulkRequest
-	(*WriteBulkResponse)(nil),          // 18: dlog.api.v1.WriteBulkResponse
-	(*WriteResult)(nil),                // 19: dlog.api.v1.WriteResult
-	(*ReadRequest)(nil),                // 20: dlog.api.v1.ReadRequest
-	(*ReadResponse)(nil),               // 21: dlog.api.v1.ReadResponse
-	(*TruncateRequest)(nil),            // 22: dlog.api.v1.TruncateRequest
-	(*TruncateResponse)(nil),           // 23: dlog.api.v1.TruncateResponse
-	(*GetLastDLSNRequest)(nil),         // 24: dlog.api.v1.GetLastDLSNRequest
-	(*GetLastDLSNResponse)(nil),        // 25: dlog.api.v1.GetLastDLSNResponse
-	(*GetSubscriptionRequest)(nil),     // 26: dlog.api.v1.GetSubscriptionRequest
-	(*GetSubscriptionResponse)(nil),    // 27: dlog.api.v1.GetSubscriptionResponse
-	(*CommitSubscriptionRequest)(nil),  // 28: dlog.api.v1.CommitSubscriptionRequest
-	(*CommitSubscriptionResponse)(nil), // 29: dlog.api.v1.CommitSubscriptionResponse
-	(*HeartbeatRequest)(nil),           // 30: dlog.api.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),          // 31: dlog.api.v1.HeartbeatResponse
-	(*Segment)(nil),                    // 32: dlog.api.v1.Segment
-	(*ListSegmentsRequest)(nil),        // 33: dlog.api.v1.ListSegmentsRequest
-	(*ListSegmentsResponse)(nil),       // 34: dlog.api.v1.ListSegmentsResponse
-	(*ReleaseRequest)(nil),             // 35: dlog.api.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),            // 36: dlog.api.v1.ReleaseResponse
-	(*SetAcceptNewLogsRequest)(nil),    // 37: dlog.api.v1.SetAcceptNewLogsRequest
-	(*SetAcceptNewLogsResponse)(nil),   // 38: dlog.api.v1.SetAcceptNewLogsResponse
-	(*Bookie)(nil),                     // 39: dlog.api.v1.Bookie
-	(*ListBookiesRequest)(nil),         // 40: dlog.api.v1.ListBookiesRequest
-	(*ListBookiesResponse)(nil),        // 41: dlog.api.v1.ListBookiesResponse
-	(*Proxy)(nil),                      // 42: dlog.api.v1.Proxy
-	(*ListProxiesRequest)(nil),         // 43: dlog.api.v1.ListProxiesRequest
-	(*ListProxiesResponse)(nil),        // 44: dlog.api.v1.ListProxiesResponse
-	(*Fragment)(nil),                   // 45: dlog.api.v1.Fragment
-	(*GetLedgerRequest)(nil),           // 46: dlog.api.v1.GetLedgerRequest
-	(*GetLedgerResponse)(nil),          // 47: dlog.api.v1.GetLedgerResponse
-	(*ReadLedgerRequest)(nil),          // 48: dlog.api.v1.ReadLedgerRequest
-	(*ReadLedgerResponse)(nil),         // 49: dlog.api.v1.ReadLedgerResponse
-	nil,                                // 50: dlog.api.v1.GetLedgerResponse.CustomEntry
+	(Code)(0),                             // 0: dlog.api.v1.Code
+	(*ErrorDetail)(nil),                   // 1: dlog.api.v1.ErrorDetail
+	(*LogRef)(nil),                        // 2: dlog.api.v1.LogRef
+	(*Record)(nil),                        // 3: dlog.api.v1.Record
+	(*ReadRecord)(nil),                    // 4: dlog.api.v1.ReadRecord
+	(*CreateLogRequest)(nil),              // 5: dlog.api.v1.CreateLogRequest
+	(*CreateLogResponse)(nil),             // 6: dlog.api.v1.CreateLogResponse
+	(*SetRetentionRequest)(nil),           // 7: dlog.api.v1.SetRetentionRequest
+	(*SetRetentionResponse)(nil),          // 8: dlog.api.v1.SetRetentionResponse
+	(*DeleteLogRequest)(nil),              // 9: dlog.api.v1.DeleteLogRequest
+	(*DeleteLogResponse)(nil),             // 10: dlog.api.v1.DeleteLogResponse
+	(*ListLogsRequest)(nil),               // 11: dlog.api.v1.ListLogsRequest
+	(*ListLogsResponse)(nil),              // 12: dlog.api.v1.ListLogsResponse
+	(*GetLogInfoRequest)(nil),             // 13: dlog.api.v1.GetLogInfoRequest
+	(*GetLogInfoResponse)(nil),            // 14: dlog.api.v1.GetLogInfoResponse
+	(*WriteRequest)(nil),                  // 15: dlog.api.v1.WriteRequest
+	(*WriteResponse)(nil),                 // 16: dlog.api.v1.WriteResponse
+	(*WriteBulkRequest)(nil),              // 17: dlog.api.v1.WriteBulkRequest
+	(*WriteBulkResponse)(nil),             // 18: dlog.api.v1.WriteBulkResponse
+	(*WriteResult)(nil),                   // 19: dlog.api.v1.WriteResult
+	(*ReadRequest)(nil),                   // 20: dlog.api.v1.ReadRequest
+	(*ReadResponse)(nil),                  // 21: dlog.api.v1.ReadResponse
+	(*TruncateRequest)(nil),               // 22: dlog.api.v1.TruncateRequest
+	(*TruncateResponse)(nil),              // 23: dlog.api.v1.TruncateResponse
+	(*GetLastDLSNRequest)(nil),            // 24: dlog.api.v1.GetLastDLSNRequest
+	(*GetLastDLSNResponse)(nil),           // 25: dlog.api.v1.GetLastDLSNResponse
+	(*GetSubscriptionRequest)(nil),        // 26: dlog.api.v1.GetSubscriptionRequest
+	(*GetSubscriptionResponse)(nil),       // 27: dlog.api.v1.GetSubscriptionResponse
+	(*CommitSubscriptionRequest)(nil),     // 28: dlog.api.v1.CommitSubscriptionRequest
+	(*CommitSubscriptionResponse)(nil),    // 29: dlog.api.v1.CommitSubscriptionResponse
+	(*HeartbeatRequest)(nil),              // 30: dlog.api.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),             // 31: dlog.api.v1.HeartbeatResponse
+	(*Segment)(nil),                       // 32: dlog.api.v1.Segment
+	(*ListSegmentsRequest)(nil),           // 33: dlog.api.v1.ListSegmentsRequest
+	(*ListSegmentsResponse)(nil),          // 34: dlog.api.v1.ListSegmentsResponse
+	(*ReleaseRequest)(nil),                // 35: dlog.api.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),               // 36: dlog.api.v1.ReleaseResponse
+	(*SetAcceptNewLogsRequest)(nil),       // 37: dlog.api.v1.SetAcceptNewLogsRequest
+	(*SetAcceptNewLogsResponse)(nil),      // 38: dlog.api.v1.SetAcceptNewLogsResponse
+	(*Bookie)(nil),                        // 39: dlog.api.v1.Bookie
+	(*ListBookiesRequest)(nil),            // 40: dlog.api.v1.ListBookiesRequest
+	(*ListBookiesResponse)(nil),           // 41: dlog.api.v1.ListBookiesResponse
+	(*Proxy)(nil),                         // 42: dlog.api.v1.Proxy
+	(*ListProxiesRequest)(nil),            // 43: dlog.api.v1.ListProxiesRequest
+	(*ListProxiesResponse)(nil),           // 44: dlog.api.v1.ListProxiesResponse
+	(*ListNamespacesRequest)(nil),         // 45: dlog.api.v1.ListNamespacesRequest
+	(*ListNamespacesResponse)(nil),        // 46: dlog.api.v1.ListNamespacesResponse
+	(*CreateNamespaceRequest)(nil),        // 47: dlog.api.v1.CreateNamespaceRequest
+	(*CreateNamespaceResponse)(nil),       // 48: dlog.api.v1.CreateNamespaceResponse
+	(*GetNamespaceRequest)(nil),           // 49: dlog.api.v1.GetNamespaceRequest
+	(*GetNamespaceResponse)(nil),          // 50: dlog.api.v1.GetNamespaceResponse
+	(*DeleteNamespaceRequest)(nil),        // 51: dlog.api.v1.DeleteNamespaceRequest
+	(*DeleteNamespaceResponse)(nil),       // 52: dlog.api.v1.DeleteNamespaceResponse
+	(*SetNamespaceRetentionRequest)(nil),  // 53: dlog.api.v1.SetNamespaceRetentionRequest
+	(*SetNamespaceRetentionResponse)(nil), // 54: dlog.api.v1.SetNamespaceRetentionResponse
+	(*Fragment)(nil),                      // 55: dlog.api.v1.Fragment
+	(*GetLedgerRequest)(nil),              // 56: dlog.api.v1.GetLedgerRequest
+	(*GetLedgerResponse)(nil),             // 57: dlog.api.v1.GetLedgerResponse
+	(*ReadLedgerRequest)(nil),             // 58: dlog.api.v1.ReadLedgerRequest
+	(*ReadLedgerResponse)(nil),            // 59: dlog.api.v1.ReadLedgerResponse
+	nil,                                   // 60: dlog.api.v1.GetLedgerResponse.CustomEntry
 }
 var file_dlog_api_v1_dlog_proto_depIdxs = []int32{
 	0,  // 0: dlog.api.v1.ErrorDetail.code:type_name -> dlog.api.v1.Code
@@ -3423,8 +3907,8 @@ var file_dlog_api_v1_dlog_proto_depIdxs = []int32{
 	2,  // 20: dlog.api.v1.ReleaseRequest.log:type_name -> dlog.api.v1.LogRef
 	39, // 21: dlog.api.v1.ListBookiesResponse.bookies:type_name -> dlog.api.v1.Bookie
 	42, // 22: dlog.api.v1.ListProxiesResponse.proxies:type_name -> dlog.api.v1.Proxy
-	45, // 23: dlog.api.v1.GetLedgerResponse.fragments:type_name -> dlog.api.v1.Fragment
-	50, // 24: dlog.api.v1.GetLedgerResponse.custom:type_name -> dlog.api.v1.GetLedgerResponse.CustomEntry
+	55, // 23: dlog.api.v1.GetLedgerResponse.fragments:type_name -> dlog.api.v1.Fragment
+	60, // 24: dlog.api.v1.GetLedgerResponse.custom:type_name -> dlog.api.v1.GetLedgerResponse.CustomEntry
 	5,  // 25: dlog.api.v1.LogService.CreateLog:input_type -> dlog.api.v1.CreateLogRequest
 	9,  // 26: dlog.api.v1.LogService.DeleteLog:input_type -> dlog.api.v1.DeleteLogRequest
 	11, // 27: dlog.api.v1.LogService.ListLogs:input_type -> dlog.api.v1.ListLogsRequest
@@ -3443,30 +3927,40 @@ var file_dlog_api_v1_dlog_proto_depIdxs = []int32{
 	37, // 40: dlog.api.v1.AdminService.SetAcceptNewLogs:input_type -> dlog.api.v1.SetAcceptNewLogsRequest
 	40, // 41: dlog.api.v1.AdminService.ListBookies:input_type -> dlog.api.v1.ListBookiesRequest
 	43, // 42: dlog.api.v1.AdminService.ListProxies:input_type -> dlog.api.v1.ListProxiesRequest
-	46, // 43: dlog.api.v1.AdminService.GetLedger:input_type -> dlog.api.v1.GetLedgerRequest
-	48, // 44: dlog.api.v1.AdminService.ReadLedger:input_type -> dlog.api.v1.ReadLedgerRequest
-	6,  // 45: dlog.api.v1.LogService.CreateLog:output_type -> dlog.api.v1.CreateLogResponse
-	10, // 46: dlog.api.v1.LogService.DeleteLog:output_type -> dlog.api.v1.DeleteLogResponse
-	12, // 47: dlog.api.v1.LogService.ListLogs:output_type -> dlog.api.v1.ListLogsResponse
-	14, // 48: dlog.api.v1.LogService.GetLogInfo:output_type -> dlog.api.v1.GetLogInfoResponse
-	8,  // 49: dlog.api.v1.LogService.SetRetention:output_type -> dlog.api.v1.SetRetentionResponse
-	16, // 50: dlog.api.v1.LogService.Write:output_type -> dlog.api.v1.WriteResponse
-	18, // 51: dlog.api.v1.LogService.WriteBulk:output_type -> dlog.api.v1.WriteBulkResponse
-	21, // 52: dlog.api.v1.LogService.Read:output_type -> dlog.api.v1.ReadResponse
-	23, // 53: dlog.api.v1.LogService.Truncate:output_type -> dlog.api.v1.TruncateResponse
-	25, // 54: dlog.api.v1.LogService.GetLastDLSN:output_type -> dlog.api.v1.GetLastDLSNResponse
-	27, // 55: dlog.api.v1.LogService.GetSubscription:output_type -> dlog.api.v1.GetSubscriptionResponse
-	29, // 56: dlog.api.v1.LogService.CommitSubscription:output_type -> dlog.api.v1.CommitSubscriptionResponse
-	31, // 57: dlog.api.v1.LogService.Heartbeat:output_type -> dlog.api.v1.HeartbeatResponse
-	34, // 58: dlog.api.v1.LogService.ListSegments:output_type -> dlog.api.v1.ListSegmentsResponse
-	36, // 59: dlog.api.v1.AdminService.Release:output_type -> dlog.api.v1.ReleaseResponse
-	38, // 60: dlog.api.v1.AdminService.SetAcceptNewLogs:output_type -> dlog.api.v1.SetAcceptNewLogsResponse
-	41, // 61: dlog.api.v1.AdminService.ListBookies:output_type -> dlog.api.v1.ListBookiesResponse
-	44, // 62: dlog.api.v1.AdminService.ListProxies:output_type -> dlog.api.v1.ListProxiesResponse
-	47, // 63: dlog.api.v1.AdminService.GetLedger:output_type -> dlog.api.v1.GetLedgerResponse
-	49, // 64: dlog.api.v1.AdminService.ReadLedger:output_type -> dlog.api.v1.ReadLedgerResponse
-	45, // [45:65] is the sub-list for method output_type
-	25, // [25:45] is the sub-list for method input_type
+	45, // 43: dlog.api.v1.AdminService.ListNamespaces:input_type -> dlog.api.v1.ListNamespacesRequest
+	47, // 44: dlog.api.v1.AdminService.CreateNamespace:input_type -> dlog.api.v1.CreateNamespaceRequest
+	49, // 45: dlog.api.v1.AdminService.GetNamespace:input_type -> dlog.api.v1.GetNamespaceRequest
+	51, // 46: dlog.api.v1.AdminService.DeleteNamespace:input_type -> dlog.api.v1.DeleteNamespaceRequest
+	53, // 47: dlog.api.v1.AdminService.SetNamespaceRetention:input_type -> dlog.api.v1.SetNamespaceRetentionRequest
+	56, // 48: dlog.api.v1.AdminService.GetLedger:input_type -> dlog.api.v1.GetLedgerRequest
+	58, // 49: dlog.api.v1.AdminService.ReadLedger:input_type -> dlog.api.v1.ReadLedgerRequest
+	6,  // 50: dlog.api.v1.LogService.CreateLog:output_type -> dlog.api.v1.CreateLogResponse
+	10, // 51: dlog.api.v1.LogService.DeleteLog:output_type -> dlog.api.v1.DeleteLogResponse
+	12, // 52: dlog.api.v1.LogService.ListLogs:output_type -> dlog.api.v1.ListLogsResponse
+	14, // 53: dlog.api.v1.LogService.GetLogInfo:output_type -> dlog.api.v1.GetLogInfoResponse
+	8,  // 54: dlog.api.v1.LogService.SetRetention:output_type -> dlog.api.v1.SetRetentionResponse
+	16, // 55: dlog.api.v1.LogService.Write:output_type -> dlog.api.v1.WriteResponse
+	18, // 56: dlog.api.v1.LogService.WriteBulk:output_type -> dlog.api.v1.WriteBulkResponse
+	21, // 57: dlog.api.v1.LogService.Read:output_type -> dlog.api.v1.ReadResponse
+	23, // 58: dlog.api.v1.LogService.Truncate:output_type -> dlog.api.v1.TruncateResponse
+	25, // 59: dlog.api.v1.LogService.GetLastDLSN:output_type -> dlog.api.v1.GetLastDLSNResponse
+	27, // 60: dlog.api.v1.LogService.GetSubscription:output_type -> dlog.api.v1.GetSubscriptionResponse
+	29, // 61: dlog.api.v1.LogService.CommitSubscription:output_type -> dlog.api.v1.CommitSubscriptionResponse
+	31, // 62: dlog.api.v1.LogService.Heartbeat:output_type -> dlog.api.v1.HeartbeatResponse
+	34, // 63: dlog.api.v1.LogService.ListSegments:output_type -> dlog.api.v1.ListSegmentsResponse
+	36, // 64: dlog.api.v1.AdminService.Release:output_type -> dlog.api.v1.ReleaseResponse
+	38, // 65: dlog.api.v1.AdminService.SetAcceptNewLogs:output_type -> dlog.api.v1.SetAcceptNewLogsResponse
+	41, // 66: dlog.api.v1.AdminService.ListBookies:output_type -> dlog.api.v1.ListBookiesResponse
+	44, // 67: dlog.api.v1.AdminService.ListProxies:output_type -> dlog.api.v1.ListProxiesResponse
+	46, // 68: dlog.api.v1.AdminService.ListNamespaces:output_type -> dlog.api.v1.ListNamespacesResponse
+	48, // 69: dlog.api.v1.AdminService.CreateNamespace:output_type -> dlog.api.v1.CreateNamespaceResponse
+	50, // 70: dlog.api.v1.AdminService.GetNamespace:output_type -> dlog.api.v1.GetNamespaceResponse
+	52, // 71: dlog.api.v1.AdminService.DeleteNamespace:output_type -> dlog.api.v1.DeleteNamespaceResponse
+	54, // 72: dlog.api.v1.AdminService.SetNamespaceRetention:output_type -> dlog.api.v1.SetNamespaceRetentionResponse
+	57, // 73: dlog.api.v1.AdminService.GetLedger:output_type -> dlog.api.v1.GetLedgerResponse
+	59, // 74: dlog.api.v1.AdminService.ReadLedger:output_type -> dlog.api.v1.ReadLedgerResponse
+	50, // [50:75] is the sub-list for method output_type
+	25, // [25:50] is the sub-list for method input_type
 	25, // [25:25] is the sub-list for extension type_name
 	25, // [25:25] is the sub-list for extension extendee
 	0,  // [0:25] is the sub-list for field type_name
@@ -3495,7 +3989,7 @@ func file_dlog_api_v1_dlog_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dlog_api_v1_dlog_proto_rawDesc), len(file_dlog_api_v1_dlog_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   50,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -644,12 +644,17 @@ var LogService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	AdminService_Release_FullMethodName          = "/dlog.api.v1.AdminService/Release"
-	AdminService_SetAcceptNewLogs_FullMethodName = "/dlog.api.v1.AdminService/SetAcceptNewLogs"
-	AdminService_ListBookies_FullMethodName      = "/dlog.api.v1.AdminService/ListBookies"
-	AdminService_ListProxies_FullMethodName      = "/dlog.api.v1.AdminService/ListProxies"
-	AdminService_GetLedger_FullMethodName        = "/dlog.api.v1.AdminService/GetLedger"
-	AdminService_ReadLedger_FullMethodName       = "/dlog.api.v1.AdminService/ReadLedger"
+	AdminService_Release_FullMethodName               = "/dlog.api.v1.AdminService/Release"
+	AdminService_SetAcceptNewLogs_FullMethodName      = "/dlog.api.v1.AdminService/SetAcceptNewLogs"
+	AdminService_ListBookies_FullMethodName           = "/dlog.api.v1.AdminService/ListBookies"
+	AdminService_ListProxies_FullMethodName           = "/dlog.api.v1.AdminService/ListProxies"
+	AdminService_ListNamespaces_FullMethodName        = "/dlog.api.v1.AdminService/ListNamespaces"
+	AdminService_CreateNamespace_FullMethodName       = "/dlog.api.v1.AdminService/CreateNamespace"
+	AdminService_GetNamespace_FullMethodName          = "/dlog.api.v1.AdminService/GetNamespace"
+	AdminService_DeleteNamespace_FullMethodName       = "/dlog.api.v1.AdminService/DeleteNamespace"
+	AdminService_SetNamespaceRetention_FullMethodName = "/dlog.api.v1.AdminService/SetNamespaceRetention"
+	AdminService_GetLedger_FullMethodName             = "/dlog.api.v1.AdminService/GetLedger"
+	AdminService_ReadLedger_FullMethodName            = "/dlog.api.v1.AdminService/ReadLedger"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -664,6 +669,13 @@ type AdminServiceClient interface {
 	SetAcceptNewLogs(ctx context.Context, in *SetAcceptNewLogsRequest, opts ...grpc.CallOption) (*SetAcceptNewLogsResponse, error)
 	ListBookies(ctx context.Context, in *ListBookiesRequest, opts ...grpc.CallOption) (*ListBookiesResponse, error)
 	ListProxies(ctx context.Context, in *ListProxiesRequest, opts ...grpc.CallOption) (*ListProxiesResponse, error)
+	// Namespaces: list, create, describe, delete (only when it holds no log)
+	// and set the default retention of its logs.
+	ListNamespaces(ctx context.Context, in *ListNamespacesRequest, opts ...grpc.CallOption) (*ListNamespacesResponse, error)
+	CreateNamespace(ctx context.Context, in *CreateNamespaceRequest, opts ...grpc.CallOption) (*CreateNamespaceResponse, error)
+	GetNamespace(ctx context.Context, in *GetNamespaceRequest, opts ...grpc.CallOption) (*GetNamespaceResponse, error)
+	DeleteNamespace(ctx context.Context, in *DeleteNamespaceRequest, opts ...grpc.CallOption) (*DeleteNamespaceResponse, error)
+	SetNamespaceRetention(ctx context.Context, in *SetNamespaceRetentionRequest, opts ...grpc.CallOption) (*SetNamespaceRetentionResponse, error)
 	GetLedger(ctx context.Context, in *GetLedgerRequest, opts ...grpc.CallOption) (*GetLedgerResponse, error)
 	ReadLedger(ctx context.Context, in *ReadLedgerRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadLedgerResponse], error)
 }
@@ -716,6 +728,56 @@ func (c *adminServiceClient) ListProxies(ctx context.Context, in *ListProxiesReq
 	return out, nil
 }
 
+func (c *adminServiceClient) ListNamespaces(ctx context.Context, in *ListNamespacesRequest, opts ...grpc.CallOption) (*ListNamespacesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNamespacesResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListNamespaces_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) CreateNamespace(ctx context.Context, in *CreateNamespaceRequest, opts ...grpc.CallOption) (*CreateNamespaceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateNamespaceResponse)
+	err := c.cc.Invoke(ctx, AdminService_CreateNamespace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetNamespace(ctx context.Context, in *GetNamespaceRequest, opts ...grpc.CallOption) (*GetNamespaceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetNamespaceResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetNamespace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DeleteNamespace(ctx context.Context, in *DeleteNamespaceRequest, opts ...grpc.CallOption) (*DeleteNamespaceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteNamespaceResponse)
+	err := c.cc.Invoke(ctx, AdminService_DeleteNamespace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) SetNamespaceRetention(ctx context.Context, in *SetNamespaceRetentionRequest, opts ...grpc.CallOption) (*SetNamespaceRetentionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetNamespaceRetentionResponse)
+	err := c.cc.Invoke(ctx, AdminService_SetNamespaceRetention_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) GetLedger(ctx context.Context, in *GetLedgerRequest, opts ...grpc.CallOption) (*GetLedgerResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetLedgerResponse)
@@ -757,6 +819,13 @@ type AdminServiceServer interface {
 	SetAcceptNewLogs(context.Context, *SetAcceptNewLogsRequest) (*SetAcceptNewLogsResponse, error)
 	ListBookies(context.Context, *ListBookiesRequest) (*ListBookiesResponse, error)
 	ListProxies(context.Context, *ListProxiesRequest) (*ListProxiesResponse, error)
+	// Namespaces: list, create, describe, delete (only when it holds no log)
+	// and set the default retention of its logs.
+	ListNamespaces(context.Context, *ListNamespacesRequest) (*ListNamespacesResponse, error)
+	CreateNamespace(context.Context, *CreateNamespaceRequest) (*CreateNamespaceResponse, error)
+	GetNamespace(context.Context, *GetNamespaceRequest) (*GetNamespaceResponse, error)
+	DeleteNamespace(context.Context, *DeleteNamespaceRequest) (*DeleteNamespaceResponse, error)
+	SetNamespaceRetention(context.Context, *SetNamespaceRetentionRequest) (*SetNamespaceRetentionResponse, error)
 	GetLedger(context.Context, *GetLedgerRequest) (*GetLedgerResponse, error)
 	ReadLedger(*ReadLedgerRequest, grpc.ServerStreamingServer[ReadLedgerResponse]) error
 	mustEmbedUnimplementedAdminServiceServer()
@@ -780,6 +849,21 @@ func (UnimplementedAdminServiceServer) ListBookies(context.Context, *ListBookies
 }
 func (UnimplementedAdminServiceServer) ListProxies(context.Context, *ListProxiesRequest) (*ListProxiesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListProxies not implemented")
+}
+func (UnimplementedAdminServiceServer) ListNamespaces(context.Context, *ListNamespacesRequest) (*ListNamespacesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListNamespaces not implemented")
+}
+func (UnimplementedAdminServiceServer) CreateNamespace(context.Context, *CreateNamespaceRequest) (*CreateNamespaceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateNamespace not implemented")
+}
+func (UnimplementedAdminServiceServer) GetNamespace(context.Context, *GetNamespaceRequest) (*GetNamespaceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetNamespace not implemented")
+}
+func (UnimplementedAdminServiceServer) DeleteNamespace(context.Context, *DeleteNamespaceRequest) (*DeleteNamespaceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteNamespace not implemented")
+}
+func (UnimplementedAdminServiceServer) SetNamespaceRetention(context.Context, *SetNamespaceRetentionRequest) (*SetNamespaceRetentionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetNamespaceRetention not implemented")
 }
 func (UnimplementedAdminServiceServer) GetLedger(context.Context, *GetLedgerRequest) (*GetLedgerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLedger not implemented")
@@ -880,6 +964,96 @@ func _AdminService_ListProxies_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ListNamespaces_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNamespacesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListNamespaces(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListNamespaces_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListNamespaces(ctx, req.(*ListNamespacesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_CreateNamespace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateNamespaceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).CreateNamespace(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_CreateNamespace_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).CreateNamespace(ctx, req.(*CreateNamespaceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetNamespace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetNamespaceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetNamespace(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetNamespace_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetNamespace(ctx, req.(*GetNamespaceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DeleteNamespace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteNamespaceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DeleteNamespace(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DeleteNamespace_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DeleteNamespace(ctx, req.(*DeleteNamespaceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_SetNamespaceRetention_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetNamespaceRetentionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SetNamespaceRetention(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SetNamespaceRetention_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SetNamespaceRetention(ctx, req.(*SetNamespaceRetentionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_GetLedger_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetLedgerRequest)
 	if err := dec(in); err != nil {
@@ -931,6 +1105,26 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListProxies",
 			Handler:    _AdminService_ListProxies_Handler,
+		},
+		{
+			MethodName: "ListNamespaces",
+			Handler:    _AdminService_ListNamespaces_Handler,
+		},
+		{
+			MethodName: "CreateNamespace",
+			Handler:    _AdminService_CreateNamespace_Handler,
+		},
+		{
+			MethodName: "GetNamespace",
+			Handler:    _AdminService_GetNamespace_Handler,
+		},
+		{
+			MethodName: "DeleteNamespace",
+			Handler:    _AdminService_DeleteNamespace_Handler,
+		},
+		{
+			MethodName: "SetNamespaceRetention",
+			Handler:    _AdminService_SetNamespaceRetention_Handler,
 		},
 		{
 			MethodName: "GetLedger",

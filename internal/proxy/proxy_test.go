@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -333,5 +334,88 @@ func TestSetRetention(t *testing.T) {
 	}
 	if err := c.SetRetention(ctx, "nothing", time.Hour); !errors.Is(err, dlog.ErrLogNotFound) || !dlog.IsDefinite(err) {
 		t.Fatalf("retention of a missing log: %v", err)
+	}
+}
+
+// TestNamespaceAdmin: namespaces are created, listed, described, given a
+// default retention that the collector applies to their logs, and deleted
+// only when empty; every refusal is definite.
+func TestNamespaceAdmin(t *testing.T) {
+	e := newEnv(t, 3, "memory:")
+	p := e.proxy(func(cfg *Config) {
+		cfg.Namespace.SegmentRollBytes = 1 << 10
+		cfg.Namespace.FlushBytes = 256
+		cfg.Namespace.GCInterval = 50 * time.Millisecond
+	})
+	c := newClient(t, []string{p.AdvertiseAddr()})
+	ctx := t.Context()
+	if err := c.CreateNamespace(ctx, "team-a", 0); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if err := c.CreateNamespace(ctx, "team-a", 0); !errors.Is(err, dlog.ErrNamespaceExists) || !dlog.IsDefinite(err) {
+		t.Fatalf("create again: %v", err)
+	}
+	if err := c.CreateNamespace(ctx, "bad/name", 0); !errors.Is(err, dlog.ErrInvalidName) {
+		t.Fatalf("bad name: %v", err)
+	}
+	names, err := c.Namespaces(ctx)
+	if err != nil || !slices.Contains(names, "team-a") {
+		t.Fatalf("list: %v %v", names, err)
+	}
+	if info, err := c.NamespaceInfo(ctx, "team-a"); err != nil || info.Retention != 0 || info.Created.IsZero() {
+		t.Fatalf("info: %+v %v", info, err)
+	}
+	if _, err := c.NamespaceInfo(ctx, "nobody"); !errors.Is(err, dlog.ErrNamespaceNotFound) || !dlog.IsDefinite(err) {
+		t.Fatalf("info of a missing namespace: %v", err)
+	}
+
+	// A log without its own retention follows the namespace's.
+	tc := c.Namespace("team-a")
+	if err := tc.CreateLog(ctx, "events", 0); err != nil {
+		t.Fatal(err)
+	}
+	var last dlog.DLSN
+	for last.LSSN < 4 {
+		res, err := tc.Write(ctx, "events", dlog.Record{Payload: bytes.Repeat([]byte{'e'}, 200)})
+		if err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		last = res.DLSN
+	}
+	if err := c.SetNamespaceRetention(ctx, "team-a", time.Millisecond); err != nil {
+		t.Fatalf("set retention: %v", err)
+	}
+	if info, err := c.NamespaceInfo(ctx, "team-a"); err != nil || info.Retention != time.Millisecond {
+		t.Fatalf("info after set: %+v %v", info, err)
+	}
+	waitFor(t, 30*time.Second, "segments collected by the namespace's retention", func() bool {
+		s, err := tc.Segments(ctx, "events")
+		return err == nil && len(s) > 0 && s[0].LSSN == last.LSSN-1
+	})
+	if err := c.SetNamespaceRetention(ctx, "nobody", time.Hour); !errors.Is(err, dlog.ErrNamespaceNotFound) {
+		t.Fatalf("retention of a missing namespace: %v", err)
+	}
+	if err := c.SetNamespaceRetention(ctx, "team-a", -time.Hour); !errors.Is(err, dlog.ErrInvalidArgument) {
+		t.Fatalf("negative retention: %v", err)
+	}
+
+	// Only an empty namespace goes, and never the proxy's default.
+	if err := c.DeleteNamespace(ctx, "team-a"); !errors.Is(err, dlog.ErrNamespaceNotEmpty) || !dlog.IsDefinite(err) {
+		t.Fatalf("delete of a namespace with a log: %v", err)
+	}
+	if err := tc.DeleteLog(ctx, "events", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteNamespace(ctx, "team-a"); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if err := tc.CreateLog(ctx, "again", 0); !errors.Is(err, dlog.ErrNamespaceNotFound) {
+		t.Fatalf("create a log in a deleted namespace: %v", err)
+	}
+	if err := c.DeleteNamespace(ctx, "team-a"); !errors.Is(err, dlog.ErrNamespaceNotFound) {
+		t.Fatalf("delete again: %v", err)
+	}
+	if err := c.DeleteNamespace(ctx, p.cfg.DefaultNamespace); !errors.Is(err, dlog.ErrInvalidArgument) {
+		t.Fatalf("delete of the default namespace: %v", err)
 	}
 }

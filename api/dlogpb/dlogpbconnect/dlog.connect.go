@@ -87,6 +87,21 @@ const (
 	// AdminServiceListProxiesProcedure is the fully-qualified name of the AdminService's ListProxies
 	// RPC.
 	AdminServiceListProxiesProcedure = "/dlog.api.v1.AdminService/ListProxies"
+	// AdminServiceListNamespacesProcedure is the fully-qualified name of the AdminService's
+	// ListNamespaces RPC.
+	AdminServiceListNamespacesProcedure = "/dlog.api.v1.AdminService/ListNamespaces"
+	// AdminServiceCreateNamespaceProcedure is the fully-qualified name of the AdminService's
+	// CreateNamespace RPC.
+	AdminServiceCreateNamespaceProcedure = "/dlog.api.v1.AdminService/CreateNamespace"
+	// AdminServiceGetNamespaceProcedure is the fully-qualified name of the AdminService's GetNamespace
+	// RPC.
+	AdminServiceGetNamespaceProcedure = "/dlog.api.v1.AdminService/GetNamespace"
+	// AdminServiceDeleteNamespaceProcedure is the fully-qualified name of the AdminService's
+	// DeleteNamespace RPC.
+	AdminServiceDeleteNamespaceProcedure = "/dlog.api.v1.AdminService/DeleteNamespace"
+	// AdminServiceSetNamespaceRetentionProcedure is the fully-qualified name of the AdminService's
+	// SetNamespaceRetention RPC.
+	AdminServiceSetNamespaceRetentionProcedure = "/dlog.api.v1.AdminService/SetNamespaceRetention"
 	// AdminServiceGetLedgerProcedure is the fully-qualified name of the AdminService's GetLedger RPC.
 	AdminServiceGetLedgerProcedure = "/dlog.api.v1.AdminService/GetLedger"
 	// AdminServiceReadLedgerProcedure is the fully-qualified name of the AdminService's ReadLedger RPC.
@@ -523,6 +538,13 @@ type AdminServiceClient interface {
 	SetAcceptNewLogs(context.Context, *connect.Request[dlogpb.SetAcceptNewLogsRequest]) (*connect.Response[dlogpb.SetAcceptNewLogsResponse], error)
 	ListBookies(context.Context, *connect.Request[dlogpb.ListBookiesRequest]) (*connect.Response[dlogpb.ListBookiesResponse], error)
 	ListProxies(context.Context, *connect.Request[dlogpb.ListProxiesRequest]) (*connect.Response[dlogpb.ListProxiesResponse], error)
+	// Namespaces: list, create, describe, delete (only when it holds no log)
+	// and set the default retention of its logs.
+	ListNamespaces(context.Context, *connect.Request[dlogpb.ListNamespacesRequest]) (*connect.Response[dlogpb.ListNamespacesResponse], error)
+	CreateNamespace(context.Context, *connect.Request[dlogpb.CreateNamespaceRequest]) (*connect.Response[dlogpb.CreateNamespaceResponse], error)
+	GetNamespace(context.Context, *connect.Request[dlogpb.GetNamespaceRequest]) (*connect.Response[dlogpb.GetNamespaceResponse], error)
+	DeleteNamespace(context.Context, *connect.Request[dlogpb.DeleteNamespaceRequest]) (*connect.Response[dlogpb.DeleteNamespaceResponse], error)
+	SetNamespaceRetention(context.Context, *connect.Request[dlogpb.SetNamespaceRetentionRequest]) (*connect.Response[dlogpb.SetNamespaceRetentionResponse], error)
 	GetLedger(context.Context, *connect.Request[dlogpb.GetLedgerRequest]) (*connect.Response[dlogpb.GetLedgerResponse], error)
 	ReadLedger(context.Context, *connect.Request[dlogpb.ReadLedgerRequest]) (*connect.ServerStreamForClient[dlogpb.ReadLedgerResponse], error)
 }
@@ -562,6 +584,36 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("ListProxies")),
 			connect.WithClientOptions(opts...),
 		),
+		listNamespaces: connect.NewClient[dlogpb.ListNamespacesRequest, dlogpb.ListNamespacesResponse](
+			httpClient,
+			baseURL+AdminServiceListNamespacesProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListNamespaces")),
+			connect.WithClientOptions(opts...),
+		),
+		createNamespace: connect.NewClient[dlogpb.CreateNamespaceRequest, dlogpb.CreateNamespaceResponse](
+			httpClient,
+			baseURL+AdminServiceCreateNamespaceProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("CreateNamespace")),
+			connect.WithClientOptions(opts...),
+		),
+		getNamespace: connect.NewClient[dlogpb.GetNamespaceRequest, dlogpb.GetNamespaceResponse](
+			httpClient,
+			baseURL+AdminServiceGetNamespaceProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("GetNamespace")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteNamespace: connect.NewClient[dlogpb.DeleteNamespaceRequest, dlogpb.DeleteNamespaceResponse](
+			httpClient,
+			baseURL+AdminServiceDeleteNamespaceProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("DeleteNamespace")),
+			connect.WithClientOptions(opts...),
+		),
+		setNamespaceRetention: connect.NewClient[dlogpb.SetNamespaceRetentionRequest, dlogpb.SetNamespaceRetentionResponse](
+			httpClient,
+			baseURL+AdminServiceSetNamespaceRetentionProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("SetNamespaceRetention")),
+			connect.WithClientOptions(opts...),
+		),
 		getLedger: connect.NewClient[dlogpb.GetLedgerRequest, dlogpb.GetLedgerResponse](
 			httpClient,
 			baseURL+AdminServiceGetLedgerProcedure,
@@ -579,12 +631,17 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 
 // adminServiceClient implements AdminServiceClient.
 type adminServiceClient struct {
-	release          *connect.Client[dlogpb.ReleaseRequest, dlogpb.ReleaseResponse]
-	setAcceptNewLogs *connect.Client[dlogpb.SetAcceptNewLogsRequest, dlogpb.SetAcceptNewLogsResponse]
-	listBookies      *connect.Client[dlogpb.ListBookiesRequest, dlogpb.ListBookiesResponse]
-	listProxies      *connect.Client[dlogpb.ListProxiesRequest, dlogpb.ListProxiesResponse]
-	getLedger        *connect.Client[dlogpb.GetLedgerRequest, dlogpb.GetLedgerResponse]
-	readLedger       *connect.Client[dlogpb.ReadLedgerRequest, dlogpb.ReadLedgerResponse]
+	release               *connect.Client[dlogpb.ReleaseRequest, dlogpb.ReleaseResponse]
+	setAcceptNewLogs      *connect.Client[dlogpb.SetAcceptNewLogsRequest, dlogpb.SetAcceptNewLogsResponse]
+	listBookies           *connect.Client[dlogpb.ListBookiesRequest, dlogpb.ListBookiesResponse]
+	listProxies           *connect.Client[dlogpb.ListProxiesRequest, dlogpb.ListProxiesResponse]
+	listNamespaces        *connect.Client[dlogpb.ListNamespacesRequest, dlogpb.ListNamespacesResponse]
+	createNamespace       *connect.Client[dlogpb.CreateNamespaceRequest, dlogpb.CreateNamespaceResponse]
+	getNamespace          *connect.Client[dlogpb.GetNamespaceRequest, dlogpb.GetNamespaceResponse]
+	deleteNamespace       *connect.Client[dlogpb.DeleteNamespaceRequest, dlogpb.DeleteNamespaceResponse]
+	setNamespaceRetention *connect.Client[dlogpb.SetNamespaceRetentionRequest, dlogpb.SetNamespaceRetentionResponse]
+	getLedger             *connect.Client[dlogpb.GetLedgerRequest, dlogpb.GetLedgerResponse]
+	readLedger            *connect.Client[dlogpb.ReadLedgerRequest, dlogpb.ReadLedgerResponse]
 }
 
 // Release calls dlog.api.v1.AdminService.Release.
@@ -607,6 +664,31 @@ func (c *adminServiceClient) ListProxies(ctx context.Context, req *connect.Reque
 	return c.listProxies.CallUnary(ctx, req)
 }
 
+// ListNamespaces calls dlog.api.v1.AdminService.ListNamespaces.
+func (c *adminServiceClient) ListNamespaces(ctx context.Context, req *connect.Request[dlogpb.ListNamespacesRequest]) (*connect.Response[dlogpb.ListNamespacesResponse], error) {
+	return c.listNamespaces.CallUnary(ctx, req)
+}
+
+// CreateNamespace calls dlog.api.v1.AdminService.CreateNamespace.
+func (c *adminServiceClient) CreateNamespace(ctx context.Context, req *connect.Request[dlogpb.CreateNamespaceRequest]) (*connect.Response[dlogpb.CreateNamespaceResponse], error) {
+	return c.createNamespace.CallUnary(ctx, req)
+}
+
+// GetNamespace calls dlog.api.v1.AdminService.GetNamespace.
+func (c *adminServiceClient) GetNamespace(ctx context.Context, req *connect.Request[dlogpb.GetNamespaceRequest]) (*connect.Response[dlogpb.GetNamespaceResponse], error) {
+	return c.getNamespace.CallUnary(ctx, req)
+}
+
+// DeleteNamespace calls dlog.api.v1.AdminService.DeleteNamespace.
+func (c *adminServiceClient) DeleteNamespace(ctx context.Context, req *connect.Request[dlogpb.DeleteNamespaceRequest]) (*connect.Response[dlogpb.DeleteNamespaceResponse], error) {
+	return c.deleteNamespace.CallUnary(ctx, req)
+}
+
+// SetNamespaceRetention calls dlog.api.v1.AdminService.SetNamespaceRetention.
+func (c *adminServiceClient) SetNamespaceRetention(ctx context.Context, req *connect.Request[dlogpb.SetNamespaceRetentionRequest]) (*connect.Response[dlogpb.SetNamespaceRetentionResponse], error) {
+	return c.setNamespaceRetention.CallUnary(ctx, req)
+}
+
 // GetLedger calls dlog.api.v1.AdminService.GetLedger.
 func (c *adminServiceClient) GetLedger(ctx context.Context, req *connect.Request[dlogpb.GetLedgerRequest]) (*connect.Response[dlogpb.GetLedgerResponse], error) {
 	return c.getLedger.CallUnary(ctx, req)
@@ -625,6 +707,13 @@ type AdminServiceHandler interface {
 	SetAcceptNewLogs(context.Context, *connect.Request[dlogpb.SetAcceptNewLogsRequest]) (*connect.Response[dlogpb.SetAcceptNewLogsResponse], error)
 	ListBookies(context.Context, *connect.Request[dlogpb.ListBookiesRequest]) (*connect.Response[dlogpb.ListBookiesResponse], error)
 	ListProxies(context.Context, *connect.Request[dlogpb.ListProxiesRequest]) (*connect.Response[dlogpb.ListProxiesResponse], error)
+	// Namespaces: list, create, describe, delete (only when it holds no log)
+	// and set the default retention of its logs.
+	ListNamespaces(context.Context, *connect.Request[dlogpb.ListNamespacesRequest]) (*connect.Response[dlogpb.ListNamespacesResponse], error)
+	CreateNamespace(context.Context, *connect.Request[dlogpb.CreateNamespaceRequest]) (*connect.Response[dlogpb.CreateNamespaceResponse], error)
+	GetNamespace(context.Context, *connect.Request[dlogpb.GetNamespaceRequest]) (*connect.Response[dlogpb.GetNamespaceResponse], error)
+	DeleteNamespace(context.Context, *connect.Request[dlogpb.DeleteNamespaceRequest]) (*connect.Response[dlogpb.DeleteNamespaceResponse], error)
+	SetNamespaceRetention(context.Context, *connect.Request[dlogpb.SetNamespaceRetentionRequest]) (*connect.Response[dlogpb.SetNamespaceRetentionResponse], error)
 	GetLedger(context.Context, *connect.Request[dlogpb.GetLedgerRequest]) (*connect.Response[dlogpb.GetLedgerResponse], error)
 	ReadLedger(context.Context, *connect.Request[dlogpb.ReadLedgerRequest], *connect.ServerStream[dlogpb.ReadLedgerResponse]) error
 }
@@ -660,6 +749,36 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("ListProxies")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceListNamespacesHandler := connect.NewUnaryHandler(
+		AdminServiceListNamespacesProcedure,
+		svc.ListNamespaces,
+		connect.WithSchema(adminServiceMethods.ByName("ListNamespaces")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceCreateNamespaceHandler := connect.NewUnaryHandler(
+		AdminServiceCreateNamespaceProcedure,
+		svc.CreateNamespace,
+		connect.WithSchema(adminServiceMethods.ByName("CreateNamespace")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceGetNamespaceHandler := connect.NewUnaryHandler(
+		AdminServiceGetNamespaceProcedure,
+		svc.GetNamespace,
+		connect.WithSchema(adminServiceMethods.ByName("GetNamespace")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceDeleteNamespaceHandler := connect.NewUnaryHandler(
+		AdminServiceDeleteNamespaceProcedure,
+		svc.DeleteNamespace,
+		connect.WithSchema(adminServiceMethods.ByName("DeleteNamespace")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceSetNamespaceRetentionHandler := connect.NewUnaryHandler(
+		AdminServiceSetNamespaceRetentionProcedure,
+		svc.SetNamespaceRetention,
+		connect.WithSchema(adminServiceMethods.ByName("SetNamespaceRetention")),
+		connect.WithHandlerOptions(opts...),
+	)
 	adminServiceGetLedgerHandler := connect.NewUnaryHandler(
 		AdminServiceGetLedgerProcedure,
 		svc.GetLedger,
@@ -682,6 +801,16 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceListBookiesHandler.ServeHTTP(w, r)
 		case AdminServiceListProxiesProcedure:
 			adminServiceListProxiesHandler.ServeHTTP(w, r)
+		case AdminServiceListNamespacesProcedure:
+			adminServiceListNamespacesHandler.ServeHTTP(w, r)
+		case AdminServiceCreateNamespaceProcedure:
+			adminServiceCreateNamespaceHandler.ServeHTTP(w, r)
+		case AdminServiceGetNamespaceProcedure:
+			adminServiceGetNamespaceHandler.ServeHTTP(w, r)
+		case AdminServiceDeleteNamespaceProcedure:
+			adminServiceDeleteNamespaceHandler.ServeHTTP(w, r)
+		case AdminServiceSetNamespaceRetentionProcedure:
+			adminServiceSetNamespaceRetentionHandler.ServeHTTP(w, r)
 		case AdminServiceGetLedgerProcedure:
 			adminServiceGetLedgerHandler.ServeHTTP(w, r)
 		case AdminServiceReadLedgerProcedure:
@@ -709,6 +838,26 @@ func (UnimplementedAdminServiceHandler) ListBookies(context.Context, *connect.Re
 
 func (UnimplementedAdminServiceHandler) ListProxies(context.Context, *connect.Request[dlogpb.ListProxiesRequest]) (*connect.Response[dlogpb.ListProxiesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dlog.api.v1.AdminService.ListProxies is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListNamespaces(context.Context, *connect.Request[dlogpb.ListNamespacesRequest]) (*connect.Response[dlogpb.ListNamespacesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dlog.api.v1.AdminService.ListNamespaces is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) CreateNamespace(context.Context, *connect.Request[dlogpb.CreateNamespaceRequest]) (*connect.Response[dlogpb.CreateNamespaceResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dlog.api.v1.AdminService.CreateNamespace is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) GetNamespace(context.Context, *connect.Request[dlogpb.GetNamespaceRequest]) (*connect.Response[dlogpb.GetNamespaceResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dlog.api.v1.AdminService.GetNamespace is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) DeleteNamespace(context.Context, *connect.Request[dlogpb.DeleteNamespaceRequest]) (*connect.Response[dlogpb.DeleteNamespaceResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dlog.api.v1.AdminService.DeleteNamespace is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) SetNamespaceRetention(context.Context, *connect.Request[dlogpb.SetNamespaceRetentionRequest]) (*connect.Response[dlogpb.SetNamespaceRetentionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("dlog.api.v1.AdminService.SetNamespaceRetention is not implemented"))
 }
 
 func (UnimplementedAdminServiceHandler) GetLedger(context.Context, *connect.Request[dlogpb.GetLedgerRequest]) (*connect.Response[dlogpb.GetLedgerResponse], error) {

@@ -85,6 +85,8 @@ var table = []row{
 	{err: dlog.ErrNamespaceNotFound, code: dlogpb.Code_CODE_NOT_FOUND, reason: "namespace-not-found", wire: connect.CodeNotFound},
 	{err: dlog.ErrNotFound, code: dlogpb.Code_CODE_NOT_FOUND, reason: "not-found", wire: connect.CodeNotFound},
 	{err: dlog.ErrLogExists, code: dlogpb.Code_CODE_ALREADY_EXISTS, reason: "log-exists", wire: connect.CodeAlreadyExists},
+	{err: dlog.ErrNamespaceExists, code: dlogpb.Code_CODE_ALREADY_EXISTS, reason: "namespace-exists", wire: connect.CodeAlreadyExists},
+	{err: dlog.ErrNamespaceNotEmpty, code: dlogpb.Code_CODE_NOT_EMPTY, reason: "namespace-not-empty", wire: connect.CodeFailedPrecondition},
 	{err: dlog.ErrEndOfStream, code: dlogpb.Code_CODE_END_OF_STREAM, reason: "end-of-stream", wire: connect.CodeOutOfRange},
 	{err: dlog.ErrTruncated, code: dlogpb.Code_CODE_TRUNCATED, reason: "truncated", wire: connect.CodeOutOfRange},
 	{err: dlog.ErrWriterActive, code: dlogpb.Code_CODE_WRITER_ACTIVE, reason: "writer-active", wire: connect.CodeFailedPrecondition},
