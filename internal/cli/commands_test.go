@@ -159,6 +159,37 @@ func TestClientCommands(t *testing.T) {
 		t.Fatalf("delete of a deleted log: %s", r)
 	}
 
+	// Namespace administration.
+	if o := one(run("", "namespace", "create", "team-b", "--retention", "48h", "-o", "json")); o["action"] != "created" {
+		t.Fatalf("namespace create: %v", o)
+	}
+	if r := run("", "namespace", "list"); !strings.Contains(r.stdout, "team-b") {
+		t.Fatalf("namespace list: %q", r.stdout)
+	}
+	if o := one(run("", "namespace", "info", "team-b", "-o", "json")); o["retention-ms"] != float64(48*3600*1000) || o["created"] == nil {
+		t.Fatalf("namespace info: %v", o)
+	}
+	if o := one(run("", "namespace", "set-retention", "team-b", "0", "-o", "json")); o["action"] != "retention-set" || o["retention-ms"] != float64(0) {
+		t.Fatalf("namespace set-retention: %v", o)
+	}
+	if r := runDlog(t, "", append([]string{"namespace", "create", "team-b"}, srv...)...); r.code != ExitError || !strings.Contains(r.stderr, "already exists") {
+		t.Fatalf("namespace create again: %s", r)
+	}
+	run("", "log", "create", "inside", "--namespace", "team-b")
+	if r := runDlog(t, "", append([]string{"namespace", "delete", "team-b"}, srv...)...); r.code != ExitError || !strings.Contains(r.stderr, "holds logs") {
+		t.Fatalf("namespace delete with a log: %s", r)
+	}
+	run("", "log", "delete", "inside", "--namespace", "team-b")
+	if o := one(run("", "namespace", "delete", "team-b", "-o", "json")); o["action"] != "deleted" {
+		t.Fatalf("namespace delete: %v", o)
+	}
+	if r := runDlog(t, "", append([]string{"namespace", "info", "team-b"}, srv...)...); r.code != ExitError || !strings.Contains(r.stderr, "not found") {
+		t.Fatalf("info of a deleted namespace: %s", r)
+	}
+	if r := runDlog(t, "", append([]string{"namespace", "create", "a/b"}, srv...)...); r.code != ExitUsage {
+		t.Fatalf("bad namespace name: %s", r)
+	}
+
 	// Namespaces: a sandbox serves any namespace it is asked for.
 	run("", "log", "create", "orders", "--namespace", "team-a")
 	run("z\n", "write", "orders", "--namespace", "team-a")

@@ -89,9 +89,9 @@ which keeps segments until truncated unless set.`,
 			if err := checkLogName(log); err != nil {
 				return err
 			}
-			retention, err := time.ParseDuration(args[1])
-			if err != nil || retention < 0 {
-				return Usagef("retention %q: want a duration such as 24h or 90m, 0 for the namespace's default", args[1])
+			retention, err := parseRetention(args[1])
+			if err != nil {
+				return err
 			}
 			return e.withClient(f, func(ctx context.Context, cl *client.Client) error {
 				if err := cl.SetRetention(ctx, log, retention); err != nil {
