@@ -412,3 +412,39 @@ func TestOpenEmbeddedMetadata(t *testing.T) {
 	_, _, err = n.ListLogs(ctx, "..", "", 0)
 	wantErr(t, err, dlog.ErrInvalidName, "list with a prefix no name can have")
 }
+
+// TestSetDefaultRetention: a retention stored for the namespace applies to
+// its logs without their own, in place of Config.Retention (none here).
+func TestSetDefaultRetention(t *testing.T) {
+	c := startCluster(t, 3, "memory:")
+	n := openNS(t, c, func(cfg *Config) {
+		cfg.SegmentRollBytes = 2 << 10
+		cfg.FlushBytes = 512
+	})
+	ctx := deadline(t, 2*time.Minute)
+	must(t, n.CreateLog(ctx, "events", LogOptions{}), "create")
+	w, err := n.OpenWriter(ctx, "events", WriterOptions{})
+	must(t, err, "open writer")
+	h := newHistory()
+	writeUntil(ctx, w, h, 0, 200, 8, 64, nil)
+	must(t, w.Close(ctx), "close")
+	segs, err := n.ListSegments(ctx, "events")
+	must(t, err, "segments")
+	if len(segs) < 4 {
+		t.Fatalf("only %d segments", len(segs))
+	}
+	must(t, n.RunGC(ctx), "gc")
+	if now, err := n.ListSegments(ctx, "events"); err != nil || len(now) != len(segs) {
+		t.Fatalf("collected without any retention: %d of %d (%v)", len(now), len(segs), err)
+	}
+	if err := n.SetDefaultRetention(ctx, -time.Second); !errors.Is(err, dlog.ErrInvalidArgument) {
+		t.Fatalf("negative retention: %v", err)
+	}
+	must(t, n.SetDefaultRetention(ctx, time.Millisecond), "set default retention")
+	waitFor(t, ctx, "namespace retention", func() bool {
+		must(t, n.RunGC(ctx), "gc")
+		now, err := n.ListSegments(ctx, "events")
+		must(t, err, "segments")
+		return len(now) == 1
+	})
+}

@@ -411,6 +411,38 @@ func (n *Namespace) SetRetention(ctx context.Context, log string, retention time
 	}
 }
 
+// SetDefaultRetention stores the retention of this namespace's logs that
+// have none of their own (0: Config.Retention), for every process that
+// opens the namespace; collectors apply it on their next pass. Errors:
+// dlog.ErrInvalidArgument, dlog.ErrNamespaceNotFound, metadata errors.
+func (n *Namespace) SetDefaultRetention(ctx context.Context, retention time.Duration) error {
+	if err := n.checkOpen(); err != nil {
+		return err
+	}
+	if retention < 0 {
+		return fmt.Errorf("%w: negative retention", dlog.ErrInvalidArgument)
+	}
+	for {
+		info, v, err := n.store.GetNamespace(ctx, n.name)
+		if errors.Is(err, metadata.ErrNotFound) {
+			return fmt.Errorf("namespace %s: %w", n.name, dlog.ErrNamespaceNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("namespace %s: %w", n.name, err)
+		}
+		info.Retention = retention
+		_, err = n.store.Commit(ctx, metadata.UpdateNamespaceInfo(n.name, info, v))
+		if errors.Is(err, metadata.ErrBadVersion) {
+			continue // changed or deleted meanwhile: read again
+		}
+		if err != nil {
+			return fmt.Errorf("namespace %s: %w", n.name, err)
+		}
+		n.kickGC()
+		return nil
+	}
+}
+
 // registerWriter reserves the log for a writer being opened; it fails if
 // the log already has one (open or opening) in this namespace: the store
 // would hand both the same lock. Operations that go through a local writer
