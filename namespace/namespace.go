@@ -422,25 +422,15 @@ func (n *Namespace) SetDefaultRetention(ctx context.Context, retention time.Dura
 	if retention < 0 {
 		return fmt.Errorf("%w: negative retention", dlog.ErrInvalidArgument)
 	}
-	for {
-		info, v, err := n.store.GetNamespace(ctx, n.name)
-		if errors.Is(err, metadata.ErrNotFound) {
-			return fmt.Errorf("namespace %s: %w", n.name, dlog.ErrNamespaceNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("namespace %s: %w", n.name, err)
-		}
-		info.Retention = retention
-		_, err = n.store.Commit(ctx, metadata.UpdateNamespaceInfo(n.name, info, v))
-		if errors.Is(err, metadata.ErrBadVersion) {
-			continue // changed or deleted meanwhile: read again
-		}
-		if err != nil {
-			return fmt.Errorf("namespace %s: %w", n.name, err)
-		}
-		n.kickGC()
-		return nil
+	err := metadata.ChangeNamespace(ctx, n.store, n.name, func(info *metadata.NamespaceInfo) { info.Retention = retention })
+	switch {
+	case errors.Is(err, metadata.ErrNotFound):
+		return fmt.Errorf("namespace %s: %w", n.name, dlog.ErrNamespaceNotFound)
+	case err != nil:
+		return fmt.Errorf("namespace %s: %w", n.name, err)
 	}
+	n.kickGC()
+	return nil
 }
 
 // registerWriter reserves the log for a writer being opened; it fails if

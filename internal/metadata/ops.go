@@ -263,6 +263,23 @@ func UpdateNamespaceInfo(ns string, info NamespaceInfo, expect Version) Op {
 	}
 }
 
+// ChangeNamespace reads namespace ns, applies change to its settings and
+// writes them back with UpdateNamespaceInfo, again from a fresh read while
+// someone else changed them meanwhile. ErrNotFound if ns does not exist.
+func ChangeNamespace(ctx context.Context, st Store, ns string, change func(*NamespaceInfo)) error {
+	for {
+		info, v, err := st.GetNamespace(ctx, ns)
+		if err != nil {
+			return err
+		}
+		change(&info)
+		_, err = st.Commit(ctx, UpdateNamespaceInfo(ns, info, v))
+		if !errors.Is(err, ErrBadVersion) || errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+}
+
 // SetSubscription stores a subscription's position if it is at version
 // expect (0: it must not exist yet, and the log must). Unlike
 // CommitSubscription it does not check the direction: the caller read the

@@ -96,22 +96,12 @@ func (s adminService) SetNamespaceRetention(ctx context.Context, req *connect.Re
 	if err != nil {
 		return nil, err
 	}
-	for {
-		info, v, err := s.store.GetNamespace(ctx, ns)
-		if err != nil {
-			return nil, nsErr(ns, err)
-		}
-		info.Retention = r
-		_, err = s.store.Commit(ctx, metadata.UpdateNamespaceInfo(ns, info, v))
-		if errors.Is(err, metadata.ErrBadVersion) && !errors.Is(err, metadata.ErrNotFound) {
-			continue // changed meanwhile: read again
-		}
-		if err != nil {
-			return nil, nsErr(ns, err)
-		}
-		s.log.Info("namespace retention set", "namespace", ns, "retention", r)
-		return connect.NewResponse(&dlogpb.SetNamespaceRetentionResponse{}), nil
+	err = metadata.ChangeNamespace(ctx, s.store, ns, func(info *metadata.NamespaceInfo) { info.Retention = r })
+	if err != nil {
+		return nil, nsErr(ns, err)
 	}
+	s.log.Info("namespace retention set", "namespace", ns, "retention", r)
+	return connect.NewResponse(&dlogpb.SetNamespaceRetentionResponse{}), nil
 }
 
 // DeleteNamespace implements the RPC: only an empty namespace, and never
