@@ -424,6 +424,9 @@ func execute(ctx context.Context, cfg RunConfig, logger *slog.Logger, res *RunRe
 	if !res.Liveness {
 		r.Note("liveness: some log had no acknowledged append within %v of the final heal", livenessWindow)
 	}
+	if errors.Is(nerr, ErrStuck) {
+		res.Liveness = false // noted above as the nemesis error
+	}
 	pause(ctx, afterHealWrites)
 	w.StopWriters()
 	waitUntil(ctx, catchUpTimeout, w.ReadersCaughtUp)

@@ -42,6 +42,12 @@ type Scenario struct {
 // binary. The run then fails instead of passing without testing anything.
 var ErrFaultNotInjected = errors.New("verify: fault not injected")
 
+// ErrStuck is returned (wrapped) by a nemesis that saw the system fail to
+// make progress it must make while the fault lasts (a takeover blocked by
+// one hung bookie). The run goes on to its heal and checks, and is then
+// reported as a liveness violation.
+var ErrStuck = errors.New("verify: no progress during a fault")
+
 var registry = map[string]*Scenario{}
 
 func register(s *Scenario) *Scenario {

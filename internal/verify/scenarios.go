@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -750,3 +751,76 @@ var _ = register(&Scenario{
 		return nil
 	},
 })
+
+var _ = register(&Scenario{
+	Name: "hung-bookie-recovery",
+	Summary: "SIGSTOP one bookie of the hot log's ensemble, then SIGKILL the log's owner: another owner must " +
+		"recover the segment (fence and read) from the others while the bookie stays hung; SIGCONT it after",
+	Guarantees: "G5 (recovery needs Qw-Qa+1 answers, so one hung bookie cannot block it: BookKeeper #1067), G1",
+	Cluster:    func(c *ClusterConfig) { c.Owners, c.Bookies = 3, 4 },
+	Workload:   func(w *WorkloadConfig) { w.ConcentrateLog0 = 4 },
+	Nemesis: func(ctx context.Context, r *Run) error {
+		log := logName(0)
+		var took []time.Duration
+		for r.Wait(ctx, r.Jitter(2*time.Second, 4*time.Second)) {
+			a := r.Owner(ctx, log)
+			ens := r.Ensemble(ctx, log)
+			if a == nil || !a.Proc.Running() || len(ens) == 0 {
+				continue
+			}
+			z := ens[r.Rng.IntN(len(ens))]
+			if !z.Proc.Running() {
+				continue
+			}
+			others := r.Others(a)
+			b := others[r.Rng.IntN(len(others))]
+			name := fmt.Sprintf("hang %s, kill owner %s of %s", z.Proc.Name(), a.Name, log)
+			r.Start(name)
+			if err := z.Proc.Pause(); err != nil {
+				return err
+			}
+			if err := a.Proc.Kill(); err != nil {
+				_ = z.Proc.Resume()
+				return err
+			}
+			hctx, cancel := healCtx(ctx)
+			start := time.Now()
+			// b is asked to take over; through the proxy tier the
+			// workload's clients may make another owner do it first.
+			var by *Owner
+			ok := waitUntil(hctx, hungRecoveryBound, func() bool {
+				_ = r.Acquire(hctx, b, log)
+				by = r.Owner(hctx, log)
+				return by != nil && by != a
+			})
+			if ok {
+				took = append(took, time.Since(start))
+			}
+			resumeErr := z.Proc.Resume()
+			restartErr := a.Proc.Restart(hctx)
+			cancel()
+			if ctx.Err() != nil {
+				break
+			}
+			if !ok {
+				return fmt.Errorf("%w: no owner took %s over from %s within %v while %s was hung: "+
+					"recovery waits for a hung bookie", ErrStuck, log, a.Name, hungRecoveryBound, z.Proc.Name())
+			}
+			if err := errors.Join(resumeErr, restartErr); err != nil {
+				return err
+			}
+			r.Stop(name)
+		}
+		if len(took) > 0 {
+			slices.Sort(took)
+			r.Note("takeovers with a hung bookie: %d, median %v, max %v", len(took), took[len(took)/2].Round(time.Millisecond),
+				took[len(took)-1].Round(time.Millisecond))
+		}
+		return nil
+	},
+})
+
+// hungRecoveryBound is how long a takeover may take while one bookie of
+// the ensemble hangs: the lease, fencing and recovery reads on a loaded
+// machine, far below "until the bookie comes back" (never, here).
+const hungRecoveryBound = 30 * time.Second

@@ -187,7 +187,7 @@ func TestScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long: runs several fault scenarios")
 	}
-	names := []string{"bookie-kill", "owner-pause", "fence-drop", "coordinated-crash"}
+	names := []string{"bookie-kill", "owner-pause", "fence-drop", "coordinated-crash", "hung-bookie-recovery"}
 	if s := os.Getenv("DLOG_VERIFY_SCENARIOS"); s != "" {
 		names = splitList(s)
 	}
