@@ -295,17 +295,7 @@ func TestSetRetention(t *testing.T) {
 	if err := c.CreateLog(ctx, "metrics", 0); err != nil {
 		t.Fatal(err)
 	}
-	var last dlog.DLSN
-	for i := 0; ; i++ {
-		res, err := c.Write(ctx, "metrics", dlog.Record{Payload: bytes.Repeat([]byte{'m'}, 200)})
-		if err != nil {
-			t.Fatalf("write %d: %v", i, err)
-		}
-		last = res.DLSN
-		if last.LSSN >= 4 {
-			break
-		}
-	}
+	last := writeSegments(t, c, "metrics", 4)
 	segs, err := c.Segments(ctx, "metrics")
 	if err != nil || len(segs) < 4 {
 		t.Fatalf("segments before: %d %v", len(segs), err)
@@ -319,12 +309,7 @@ func TestSetRetention(t *testing.T) {
 	if info, err := c.LogInfo(ctx, "metrics"); err != nil || info.Retention != time.Millisecond {
 		t.Fatalf("info after: %+v %v", info, err)
 	}
-	// All but the last completed segment (which seeds the sequence ids of
-	// the next) go.
-	waitFor(t, 30*time.Second, "completed segments collected", func() bool {
-		s, err := c.Segments(ctx, "metrics")
-		return err == nil && len(s) > 0 && s[0].LSSN == last.LSSN-1
-	})
+	waitCollected(t, c, "metrics", last)
 	// The newest record survives; reads start at its segment.
 	if recs := readAll(t, c, "metrics"); len(recs) == 0 || recs[len(recs)-1].DLSN != last {
 		t.Fatalf("after collection read %d records", len(recs))
@@ -374,24 +359,14 @@ func TestNamespaceAdmin(t *testing.T) {
 	if err := tc.CreateLog(ctx, "events", 0); err != nil {
 		t.Fatal(err)
 	}
-	var last dlog.DLSN
-	for last.LSSN < 4 {
-		res, err := tc.Write(ctx, "events", dlog.Record{Payload: bytes.Repeat([]byte{'e'}, 200)})
-		if err != nil {
-			t.Fatalf("write: %v", err)
-		}
-		last = res.DLSN
-	}
+	last := writeSegments(t, tc, "events", 4)
 	if err := c.SetNamespaceRetention(ctx, "team-a", time.Millisecond); err != nil {
 		t.Fatalf("set retention: %v", err)
 	}
 	if info, err := c.NamespaceInfo(ctx, "team-a"); err != nil || info.Retention != time.Millisecond {
 		t.Fatalf("info after set: %+v %v", info, err)
 	}
-	waitFor(t, 30*time.Second, "segments collected by the namespace's retention", func() bool {
-		s, err := tc.Segments(ctx, "events")
-		return err == nil && len(s) > 0 && s[0].LSSN == last.LSSN-1
-	})
+	waitCollected(t, tc, "events", last)
 	if err := c.SetNamespaceRetention(ctx, "nobody", time.Hour); !errors.Is(err, dlog.ErrNamespaceNotFound) {
 		t.Fatalf("retention of a missing namespace: %v", err)
 	}
@@ -418,4 +393,30 @@ func TestNamespaceAdmin(t *testing.T) {
 	if err := c.DeleteNamespace(ctx, p.cfg.DefaultNamespace); !errors.Is(err, dlog.ErrInvalidArgument) {
 		t.Fatalf("delete of the default namespace: %v", err)
 	}
+}
+
+// writeSegments writes 200-byte records to log until one lands in segment
+// lssn (the proxy rolls small segments) and returns its DLSN.
+func writeSegments(t *testing.T, c *client.Client, log string, lssn int64) dlog.DLSN {
+	t.Helper()
+	var last dlog.DLSN
+	for last.LSSN < lssn {
+		res, err := c.Write(t.Context(), log, dlog.Record{Payload: bytes.Repeat([]byte{'r'}, 200)})
+		if err != nil {
+			t.Fatalf("write to %s: %v", log, err)
+		}
+		last = res.DLSN
+	}
+	return last
+}
+
+// waitCollected waits until the collector deleted every completed segment
+// of log before last's but the last completed one (it seeds the sequence
+// ids of the next).
+func waitCollected(t *testing.T, c *client.Client, log string, last dlog.DLSN) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "completed segments of "+log+" collected", func() bool {
+		s, err := c.Segments(t.Context(), log)
+		return err == nil && len(s) > 0 && s[0].LSSN == last.LSSN-1
+	})
 }
