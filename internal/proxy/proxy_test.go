@@ -284,13 +284,7 @@ func TestHTTPJSONAndGRPC(t *testing.T) {
 // through any proxy; the collector then deletes its completed segments,
 // and the log's info shows the new period. Bad requests fail definitely.
 func TestSetRetention(t *testing.T) {
-	e := newEnv(t, 3, "memory:")
-	p := e.proxy(func(cfg *Config) {
-		cfg.Namespace.SegmentRollBytes = 1 << 10
-		cfg.Namespace.FlushBytes = 256
-		cfg.Namespace.GCInterval = 50 * time.Millisecond
-	})
-	c := newClient(t, []string{p.AdvertiseAddr()})
+	_, c := collectingProxy(t)
 	ctx := t.Context()
 	if err := c.CreateLog(ctx, "metrics", 0); err != nil {
 		t.Fatal(err)
@@ -326,13 +320,7 @@ func TestSetRetention(t *testing.T) {
 // default retention that the collector applies to their logs, and deleted
 // only when empty; every refusal is definite.
 func TestNamespaceAdmin(t *testing.T) {
-	e := newEnv(t, 3, "memory:")
-	p := e.proxy(func(cfg *Config) {
-		cfg.Namespace.SegmentRollBytes = 1 << 10
-		cfg.Namespace.FlushBytes = 256
-		cfg.Namespace.GCInterval = 50 * time.Millisecond
-	})
-	c := newClient(t, []string{p.AdvertiseAddr()})
+	p, c := collectingProxy(t)
 	ctx := t.Context()
 	if err := c.CreateNamespace(ctx, "team-a", 0); err != nil {
 		t.Fatalf("create: %v", err)
@@ -419,4 +407,16 @@ func waitCollected(t *testing.T, c *client.Client, log string, last dlog.DLSN) {
 		s, err := c.Segments(t.Context(), log)
 		return err == nil && len(s) > 0 && s[0].LSSN == last.LSSN-1
 	})
+}
+
+// collectingProxy starts a proxy that rolls 1 KiB segments and collects
+// every 50 ms, and a client of it.
+func collectingProxy(t *testing.T) (*Server, *client.Client) {
+	e := newEnv(t, 3, "memory:")
+	p := e.proxy(func(cfg *Config) {
+		cfg.Namespace.SegmentRollBytes = 1 << 10
+		cfg.Namespace.FlushBytes = 256
+		cfg.Namespace.GCInterval = 50 * time.Millisecond
+	})
+	return p, newClient(t, []string{p.AdvertiseAddr()})
 }
