@@ -39,7 +39,11 @@ func checkNamespace(ns string) error {
 	return nil
 }
 
-func retentionOf(ms int64) (time.Duration, error) {
+// retentionOf checks a request's namespace and retention.
+func retentionOf(ns string, ms int64) (time.Duration, error) {
+	if err := checkNamespace(ns); err != nil {
+		return 0, err
+	}
 	if ms < 0 {
 		return 0, fmt.Errorf("%w: negative retention", dlog.ErrInvalidArgument)
 	}
@@ -58,10 +62,7 @@ func (s adminService) ListNamespaces(ctx context.Context, _ *connect.Request[dlo
 // CreateNamespace implements the RPC.
 func (s adminService) CreateNamespace(ctx context.Context, req *connect.Request[dlogpb.CreateNamespaceRequest]) (*connect.Response[dlogpb.CreateNamespaceResponse], error) {
 	ns := req.Msg.GetNamespace()
-	if err := checkNamespace(ns); err != nil {
-		return nil, err
-	}
-	r, err := retentionOf(req.Msg.GetRetentionMs())
+	r, err := retentionOf(ns, req.Msg.GetRetentionMs())
 	if err != nil {
 		return nil, err
 	}
@@ -89,10 +90,7 @@ func (s adminService) GetNamespace(ctx context.Context, req *connect.Request[dlo
 // SetNamespaceRetention implements the RPC.
 func (s adminService) SetNamespaceRetention(ctx context.Context, req *connect.Request[dlogpb.SetNamespaceRetentionRequest]) (*connect.Response[dlogpb.SetNamespaceRetentionResponse], error) {
 	ns := req.Msg.GetNamespace()
-	if err := checkNamespace(ns); err != nil {
-		return nil, err
-	}
-	r, err := retentionOf(req.Msg.GetRetentionMs())
+	r, err := retentionOf(ns, req.Msg.GetRetentionMs())
 	if err != nil {
 		return nil, err
 	}
